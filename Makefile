@@ -1,0 +1,76 @@
+# sreplat — the two commands that matter: `make up` (run the platform on this machine) and
+# `make test` (install everything the suite needs, system packages included, and run it).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+ENV    ?= local
+PYTEST_ARGS ?=
+
+.PHONY: help up down status test check lint typecheck pytest system-deps-up system-deps-test \
+        bench bench-apps bench-cli bench-images bench-gcp clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+# --- installs ---------------------------------------------------------------------------------
+# One virtualenv for the CLI and the apps (the images install only apps/).
+$(VENV)/.runtime: pyproject.toml apps/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e ./apps -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime pyproject.toml apps/pyproject.toml
+	$(PIP) install -q -e './apps[dev]' -e '.[dev]'
+	touch $@
+
+system-deps-up:  ## system packages `make up` needs (apt, when root)
+	scripts/system-deps.sh up
+
+system-deps-test:  ## system packages the test suite needs (apt, when root)
+	scripts/system-deps.sh test
+
+# --- the main job -----------------------------------------------------------------------------
+up: system-deps-up $(VENV)/.runtime  ## run the whole platform on this machine (target `local`)
+	$(VENV)/bin/sreplat bootstrap --env $(ENV) --yes
+
+status: $(VENV)/.runtime  ## health of the local platform
+	$(VENV)/bin/sreplat status --env $(ENV)
+
+down: $(VENV)/.runtime  ## stop the local platform and remove its state
+	$(VENV)/bin/sreplat destroy --env $(ENV) --yes
+
+# --- tests ------------------------------------------------------------------------------------
+test: system-deps-test $(VENV)/.dev lint typecheck pytest  ## install everything and run the suite
+
+lint: $(VENV)/.dev  ## ruff
+	$(VENV)/bin/ruff check src apps tests benchmarks
+	$(VENV)/bin/ruff format --check src apps tests benchmarks
+
+typecheck: $(VENV)/.dev  ## mypy --strict on src/ and apps/
+	$(VENV)/bin/mypy
+
+pytest: $(VENV)/.dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# --- benchmarks (figures and ratios, never timed assertions) ----------------------------------
+bench: bench-apps bench-cli bench-images bench-gcp  ## every benchmark
+
+bench-apps: system-deps-test $(VENV)/.dev  ## API and worker throughput against naive baselines
+	$(PY) benchmarks/bench_apps.py
+
+bench-cli: system-deps-test $(VENV)/.dev  ## CLI start-up and local bootstrap/status wall time
+	$(PY) benchmarks/bench_cli.py
+
+bench-images: system-deps-test $(VENV)/.dev  ## image builds: concurrent vs serial, re-run for a known SHA
+	$(PY) benchmarks/bench_images.py
+
+bench-gcp: $(VENV)/.dev  ## gcp status/bootstrap against latency-injected doubles
+	$(PY) benchmarks/bench_gcp.py
+
+clean:  ## remove the virtualenv and caches (not environment state)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

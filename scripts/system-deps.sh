@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a purpose needs, when running as root and they are missing.
+# Usage: scripts/system-deps.sh up|test
+# Not root: prints what is missing and how to install it, and fails only if something is missing.
+set -euo pipefail
+
+purpose="${1:?usage: system-deps.sh up|test}"
+
+# command -> Debian package
+declare -A up_needs=(
+  [redis-server]=redis-server
+  [git]=git
+)
+declare -A test_needs=(
+  [redis-server]=redis-server
+  [git]=git
+)
+
+declare -n needs="${purpose}_needs"
+missing=()
+for cmd in "${!needs[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${needs[$cmd]}")
+done
+((${#missing[@]} == 0)) && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "missing system packages: ${missing[*]}" >&2
+  echo "install them with: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing system packages: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
