@@ -28,11 +28,21 @@ $(VENV)/.dev: $(VENV)/.runtime pyproject.toml apps/pyproject.toml
 	$(PIP) install -q -e './apps[dev]' -e '.[dev]'
 	touch $@
 
+# checkov (Terraform scanner) in its own virtualenv: its pinned dependencies would fight ours.
+CHECKOV_VERSION ?= 3.3.30
+CHECKOV := .tools/checkov/.installed
+$(CHECKOV):
+	test -x .tools/checkov/bin/python || $(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/pip install -q --upgrade pip
+	.tools/checkov/bin/pip install -q 'checkov==$(CHECKOV_VERSION)'
+	touch $@
+
 system-deps-up:  ## system packages `make up` needs (apt, when root)
 	scripts/system-deps.sh up
 
-system-deps-test:  ## system packages the test suite needs (apt, when root)
+system-deps-test:  ## system packages the test suite needs (apt, when root), and a Docker engine
 	scripts/system-deps.sh test
+	scripts/start-dockerd.sh
 
 # --- the main job -----------------------------------------------------------------------------
 up: system-deps-up $(VENV)/.runtime  ## run the whole platform on this machine (target `local`)
@@ -54,8 +64,10 @@ lint: $(VENV)/.dev  ## ruff
 typecheck: $(VENV)/.dev  ## mypy --strict on src/ and apps/
 	$(VENV)/bin/mypy
 
-pytest: $(VENV)/.dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+# KUBECACHEDIR: client-go inside the Helm SDK caches API discovery there (else ~/.kube/cache); it
+# reads the variable only from the environment the process starts with.
+pytest: $(VENV)/.dev $(CHECKOV)
+	KUBECACHEDIR=$(CURDIR)/.cache/kube $(PY) -m pytest $(PYTEST_ARGS)
 
 # --- benchmarks (figures and ratios, never timed assertions) ----------------------------------
 bench: bench-apps bench-cli bench-images bench-gcp  ## every benchmark

@@ -14,6 +14,13 @@ declare -A up_needs=(
 declare -A test_needs=(
   [redis-server]=redis-server
   [git]=git
+  # images: a real engine (started by scripts/start-dockerd.sh), a real registry, and debootstrap
+  # to make the base image locally since nothing can be pulled
+  [dockerd]=docker.io
+  [docker-registry]=docker-registry
+  [debootstrap]=debootstrap
+  # bench-apps: the HTTP load generator (baseline and sreplat-api driven the same way)
+  [wrk]=wrk
 )
 
 declare -n needs="${purpose}_needs"

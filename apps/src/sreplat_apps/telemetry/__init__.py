@@ -1,0 +1,1 @@
+"""Traces (OpenTelemetry), metrics (Prometheus, multiprocess) and trace-aware JSON logs."""

@@ -1,0 +1,205 @@
+"""What a target implements, and the reports its verbs produce.
+
+A target (``local``, ``gcp``) turns the CLI's verbs into pipelines and checks; the CLI session
+does everything around them — config, validation order, the environment lock, the run log,
+confirmation prompts, rendering — so a target only describes *what* to do:
+
+=========================  ==================================================================
+``check_bootstrap()``      validate before anything is created (ports free, credentials...);
+``resolve_sha(rev)``       deploy's SHA → full 40-hex SHA; raise ``UsageError``. No side
+                           effects: these run before the lock, the state dir or the run log.
+``bootstrap()``            a ``Pipeline`` (a DAG of idempotent ``Step``\\ s) that creates it all
+``deploy(sha)``            a ``Pipeline`` that rolls out ``sha`` (already resolved)
+``destroy(keep_data)``     a ``Pipeline`` that removes it; the session then deletes the state
+                           dir unless ``destroy_keeps`` names paths inside it to keep
+``status_checks()``        ``Check``\\ s run concurrently, each with its own timeout
+``doctor_checks()``        ``Check``\\ s of prerequisites, each finding with a fix ``hint``
+``exists()``               whether there is anything to destroy/report (cheap, read-only)
+=========================  ==================================================================
+
+Building a pipeline or a check list must not touch anything: ``plan``/``--dry-run`` build them
+and only print them. Step data (``StepResult.data``) becomes the verb's *facts* (``api_url``,
+``release``...); a ``summary`` key, when present, is the headline the CLI prints.
+
+Concurrency, checkpoints (resume after Ctrl-C or a failure), dependency order and events come
+from ``sreplat.pipeline``; a target never prints, never calls ``sys.exit``, and raises
+``sreplat.errors`` types.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sreplat.errors import UsageError
+from sreplat.pipeline.checks import Check, CheckResult, Verdict
+from sreplat.pipeline.runner import PipelineResult, Plan
+from sreplat.pipeline.step import Pipeline
+
+if TYPE_CHECKING:
+    from sreplat.config import Environment
+
+
+class Target(ABC):
+    """Base of every target. Subclasses set ``name`` and implement the abstract methods."""
+
+    name: ClassVar[str]
+
+    def __init__(self, env: Environment):
+        self.env = env
+
+    # --- validation: read-only, before the lock and the state dir -----------------------------
+
+    def check_bootstrap(self) -> None:  # noqa: B027 - optional hook
+        """Raise (UsageError / OperationFailed) if bootstrap cannot start; create nothing."""
+
+    def resolve_sha(self, rev: str) -> str:
+        """The full SHA ``deploy`` will roll out; UsageError if ``rev`` names no usable commit."""
+        from sreplat.tools import git
+
+        return git.resolve_sha(self.env.repo, rev)
+
+    def check_deploy(self, sha: str) -> None:  # noqa: B027 - optional hook
+        """Raise if ``sha`` cannot be deployed now (e.g. the environment is not up)."""
+
+    def set_run_options(self, *, allow_dirty: bool = False, recover: bool = False) -> None:
+        """Flags of bootstrap/deploy some targets support: ``allow_dirty`` (build images from a
+        work tree with uncommitted changes), ``recover`` (roll back a release stuck half-way).
+        UsageError for a flag this target has no use for."""
+        flags = [name for name, on in (("--allow-dirty", allow_dirty), ("--recover", recover)) if on]
+        if flags:
+            raise unsupported(self.name, " and ".join(flags))
+
+    # --- pipelines ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def bootstrap(self) -> Pipeline:
+        """Create everything; running it on an environment that is up changes nothing."""
+
+    @abstractmethod
+    def deploy(self, sha: str) -> Pipeline:
+        """Roll out ``sha`` (full, resolved) without failed requests; roll back on failure."""
+
+    @abstractmethod
+    def destroy(self, *, keep_data: bool) -> Pipeline:
+        """Remove everything (resumable after a partial failure)."""
+
+    def destroy_keeps(self, *, keep_data: bool) -> Sequence[Path]:
+        """Paths inside the state dir the session must keep after ``destroy`` (``--keep-data``)."""
+        return ()
+
+    # --- read-only -------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        """Whether this environment has anything to report or destroy (default: a state dir)."""
+        return self.env.state_dir.is_dir()
+
+    @abstractmethod
+    def status_checks(self) -> Sequence[Check]:
+        """Health checks; ``status`` exits 3 unless every required one is healthy."""
+
+    def doctor_checks(self) -> Sequence[Check]:
+        """Prerequisite checks (tools, credentials, ports), each with a fix hint."""
+        return ()
+
+    def drift_checks(self) -> Sequence[Check]:
+        """``status --drift``: checks that the infrastructure matches its code (may be slow)."""
+        raise unsupported(self.name, "status --drift")
+
+    def plan_details(self, verb: str, sha: str | None = None) -> Mapping[str, Any]:
+        """Facts ``plan`` shows beside the steps (change summaries, diffs); touches nothing."""
+        return {}
+
+
+def unsupported(target: str, verb: str) -> UsageError:
+    return UsageError(f"the {target} target does not support {verb}")
+
+
+# --- reports: what verbs return; ui.py renders them as text or JSON lines ----------------------
+
+
+@dataclass(frozen=True)
+class OperationReport:
+    """The outcome of bootstrap, deploy or destroy."""
+
+    verb: str
+    env: str
+    target: str
+    headline: str
+    pipeline: PipelineResult
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    log_file: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event": "result",
+            "verb": self.verb,
+            "env": self.env,
+            "target": self.target,
+            "ok": self.pipeline.ok,
+            "changed": self.pipeline.changed,
+            "headline": self.headline,
+            "facts": dict(self.facts),
+            "steps": [o.to_dict() for o in self.pipeline.outcomes],
+            "duration_s": round(self.pipeline.duration_s, 3),
+            "log": str(self.log_file) if self.log_file else None,
+        }
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """``status`` and ``doctor``: checks and the overall verdict."""
+
+    verb: str
+    env: str
+    target: str
+    verdict: Verdict
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def healthy(self) -> bool:
+        return self.verdict is Verdict.HEALTHY
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = [{"event": "check", **c.to_dict()} for c in self.checks]
+        lines.append(
+            {
+                "event": "result",
+                "verb": self.verb,
+                "env": self.env,
+                "target": self.target,
+                "healthy": self.healthy,
+                "verdict": str(self.verdict),
+                "checks": {c.name: str(c.verdict) for c in self.checks},
+            }
+        )
+        return lines
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    """``plan`` / ``--dry-run``: the ordered steps a run would execute."""
+
+    verb: str
+    env: str
+    target: str
+    plan: Plan
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = [{"event": "plan.step", **s.to_dict()} for s in self.plan.steps]
+        lines.append(
+            {
+                "event": "result",
+                "verb": "plan",
+                "plan_of": self.verb,
+                "env": self.env,
+                "target": self.target,
+                "steps": [s.name for s in self.plan.steps],
+                **dict(self.facts),
+            }
+        )
+        return lines

@@ -1,0 +1,103 @@
+"""Git, read-only: resolve revisions, check for local changes, export a commit's subtree.
+
+Every call goes through ``proc.run``. Nothing here changes the repository: deploys and image
+builds read commits, they never check them out, so a developer's working tree is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from sreplat import proc
+from sreplat.errors import ProcessFailed, UsageError
+
+GIT_HINT = "install git (Debian: apt-get install git)"
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+# Deterministic, non-interactive git: English messages, no pager, never a credential prompt.
+_GIT_ENV = {"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "GIT_OPTIONAL_LOCKS": "0"}
+
+
+def _git(repo: Path, *args: str, ok_codes: tuple[int, ...] = (0,)) -> proc.ProcResult:
+    return proc.run(
+        ["git", "-C", str(repo), *args], env=_GIT_ENV, ok_codes=ok_codes, install_hint=GIT_HINT, timeout=120
+    )
+
+
+def repo_root(start: Path) -> Path:
+    """The top of the git work tree containing ``start``; UsageError when there is none."""
+    result = _git(
+        start if start.is_dir() else start.parent, "rev-parse", "--show-toplevel", ok_codes=(0, 128)
+    )
+    if result.returncode != 0 or not result.stdout.strip():
+        raise UsageError(f"{start} is not inside a git repository", hint="run sreplat from a git checkout")
+    return Path(result.stdout.strip())
+
+
+def resolve_sha(repo: Path, rev: str) -> str:
+    """The full 40-hex commit SHA ``rev`` names in ``repo``; UsageError if it names no commit."""
+    if not rev or rev.startswith("-") or any(ch.isspace() for ch in rev):
+        # A leading dash would be read as an option by git.
+        raise UsageError(f"invalid git revision {rev!r}")
+    result = _git(
+        repo,
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        "--end-of-options",
+        f"{rev}^{{commit}}",
+        ok_codes=(0, 1, 128),
+    )
+    sha = result.stdout.strip()
+    if result.returncode != 0 or not FULL_SHA.match(sha):
+        raise UsageError(
+            f"{rev!r} does not resolve to a commit in {repo}", hint="check the SHA with `git log --oneline`"
+        )
+    return sha
+
+
+def has_path(repo: Path, sha: str, path: str) -> bool:
+    """Whether commit ``sha`` contains ``path`` (a file or a directory)."""
+    result = _git(repo, "cat-file", "-e", f"{sha}:{path.strip('/')}", ok_codes=(0, 1, 128))
+    return result.returncode == 0
+
+
+def is_dirty(repo: Path, *, include_untracked: bool = True) -> bool:
+    """Whether the work tree differs from HEAD (modified, staged or, by default, untracked files)."""
+    untracked = "normal" if include_untracked else "no"
+    result = _git(repo, "status", "--porcelain", f"--untracked-files={untracked}")
+    return bool(result.stdout.strip())
+
+
+def export_tree(repo: Path, sha: str, subdir: str, dest: Path) -> None:
+    """Write the contents of ``subdir`` at commit ``sha`` into ``dest`` (created; must not exist).
+
+    ``dest`` appears complete or not at all: the archive is unpacked next to it and renamed into
+    place, so an interrupted export never leaves a half-written tree behind. UsageError when the
+    commit has no such directory.
+    """
+    subdir = subdir.strip("/")
+    if dest.exists():
+        raise FileExistsError(dest)
+    if not has_path(repo, sha, subdir):
+        raise UsageError(f"commit {sha[:12]} has no {subdir}/ in {repo}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        archive = staging / "tree.tar"
+        try:
+            _git(repo, "archive", "--format=tar", f"--output={archive}", f"{sha}:{subdir}")
+        except ProcessFailed as exc:
+            raise UsageError(f"cannot export {subdir}/ of {sha[:12]}: {exc.message}") from exc
+        unpacked = staging / "tree"
+        unpacked.mkdir()
+        with tarfile.open(archive) as tar:
+            # The "data" filter refuses absolute paths, links out of the tree and device files.
+            tar.extractall(unpacked, filter="data")
+        os.replace(unpacked, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

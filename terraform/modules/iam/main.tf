@@ -1,0 +1,106 @@
+# Identities only. No service account key resource anywhere: workloads use Workload Identity
+# (bound in the gke_autopilot module once the cluster's pool exists) and CI uses Workload
+# Identity Federation, so no long-lived key is ever created.
+
+resource "google_service_account" "workload" {
+  for_each = var.workload_roles
+
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-${each.key}"
+  display_name = "sreplat ${each.key} workload"
+  description  = "Acts for the ${var.kubernetes_namespace}/${each.key} Kubernetes service account through Workload Identity."
+}
+
+resource "google_service_account" "node" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-nodes"
+  display_name = "sreplat GKE nodes"
+  description  = "Least-privilege identity of the Autopilot nodes (instead of the Compute Engine default account)."
+}
+
+resource "google_service_account" "deployer" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-deployer"
+  display_name = "sreplat CI deployer"
+  description  = "Pushes images and rolls out releases; used from CI through Workload Identity Federation, never with a key."
+}
+
+locals {
+  workload_grants = merge([
+    for name, roles in var.workload_roles : {
+      for role in roles : "${name}/${role}" => { member = google_service_account.workload[name].member, role = role }
+    }
+  ]...)
+  project_grants = merge(
+    local.workload_grants,
+    { for role in var.node_roles : "nodes/${role}" => { member = google_service_account.node.member, role = role } },
+    { for role in var.deployer_roles : "deployer/${role}" => { member = google_service_account.deployer.member, role = role } },
+  )
+}
+
+resource "google_project_iam_member" "grants" {
+  for_each = local.project_grants
+
+  project = var.project_id
+  role    = each.value.role
+  member  = each.value.member
+}
+
+resource "google_artifact_registry_repository_iam_member" "nodes_read" {
+  project    = var.project_id
+  location   = var.artifact_registry_repository.location
+  repository = var.artifact_registry_repository.name
+  role       = "roles/artifactregistry.reader"
+  member     = google_service_account.node.member
+}
+
+resource "google_artifact_registry_repository_iam_member" "deployer_write" {
+  project    = var.project_id
+  location   = var.artifact_registry_repository.location
+  repository = var.artifact_registry_repository.name
+  role       = "roles/artifactregistry.writer"
+  member     = google_service_account.deployer.member
+}
+
+# --- GitHub Actions -> deployer, keyless (Workload Identity Federation) -------------------------
+resource "google_iam_workload_identity_pool" "github" {
+  count = var.github_repository == null ? 0 : 1
+
+  project                   = var.project_id
+  workload_identity_pool_id = "${var.name_prefix}-github"
+  display_name              = "sreplat GitHub Actions"
+  description               = "OIDC tokens of GitHub Actions runs of ${var.github_repository}."
+}
+
+resource "google_iam_workload_identity_pool_provider" "github" {
+  count = var.github_repository == null ? 0 : 1
+
+  project                            = var.project_id
+  workload_identity_pool_id          = google_iam_workload_identity_pool.github[0].workload_identity_pool_id
+  workload_identity_pool_provider_id = "github-actions"
+  display_name                       = "GitHub Actions"
+  description                        = "Trusts only ${var.github_repository} on ${join(", ", var.github_refs)}."
+
+  attribute_mapping = {
+    "google.subject"       = "assertion.sub"
+    "attribute.repository" = "assertion.repository"
+    "attribute.ref"        = "assertion.ref"
+    "attribute.actor"      = "assertion.actor"
+  }
+  # Without a condition any GitHub repository could mint tokens for this pool. The subject
+  # pins repository and ref (repo:<owner/name>:ref:<ref>); jobs that use a GitHub environment
+  # get another subject and are refused.
+  attribute_condition = "assertion.repository == '${var.github_repository}' && (${join(" || ", [for ref in var.github_refs : "assertion.sub == 'repo:${var.github_repository}:ref:${ref}'"])})"
+
+  oidc {
+    issuer_uri = "https://token.actions.githubusercontent.com"
+  }
+}
+
+resource "google_service_account_iam_member" "deployer_federation" {
+  count = var.github_repository == null ? 0 : 1
+
+  service_account_id = google_service_account.deployer.name
+  role               = "roles/iam.workloadIdentityUser"
+  member             = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.github[0].name}/attribute.repository/${var.github_repository}"
+}

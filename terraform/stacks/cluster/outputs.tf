@@ -1,0 +1,31 @@
+output "cluster_name" {
+  description = "Name of the GKE Autopilot cluster."
+  value       = module.gke.cluster_name
+}
+
+output "cluster_location" {
+  description = "Region of the cluster."
+  value       = module.gke.location
+}
+
+output "cluster_endpoint" {
+  description = "Control plane address."
+  value       = module.gke.endpoint
+  sensitive   = true
+}
+
+output "cluster_ca_certificate" {
+  description = "Base64 CA certificate of the control plane."
+  value       = module.gke.ca_certificate
+  sensitive   = true
+}
+
+output "workload_pool" {
+  description = "Workload Identity pool (<project>.svc.id.goog)."
+  value       = module.gke.workload_pool
+}
+
+output "get_credentials_command" {
+  description = "gcloud command that writes a kubeconfig entry for the cluster."
+  value       = module.gke.get_credentials_command
+}

@@ -1,0 +1,73 @@
+"""Fixtures for the bundled apps: settings on the test's Redis, the Flask app, span capture."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from redis import Redis
+from sreplat_apps.api import create_app
+from sreplat_apps.settings import Settings
+
+_LOGGERS = ("", "rq", "rq.worker", "rq.job")
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    # create_app / logs.setup install a JSON handler on the root logger (bound to this test's
+    # stdout) and set levels: undo that so no other test logs into a closed capture stream.
+    root = logging.getLogger()
+    handlers, levels = list(root.handlers), {name: logging.getLogger(name).level for name in _LOGGERS}
+    yield
+    root.handlers[:] = handlers
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.fixture
+def settings(redis_url: str, tmp_path: Path) -> Settings:
+    return replace(
+        Settings.from_env({}), redis_url=redis_url, runtime_dir=tmp_path / "runtime", release="test-1"
+    )
+
+
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def app(settings: Settings, spans: InMemorySpanExporter) -> Iterator[Flask]:
+    app = create_app({"SETTINGS": settings, "SPAN_EXPORTERS": [spans], "TESTING": True})
+    yield app
+    app.extensions["sreplat.jobs"].connection.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def post_process(client: FlaskClient, body: Any, **headers: str) -> Any:
+    return client.post(
+        "/process", data=json.dumps(body), headers={"Content-Type": "application/json", **headers}
+    )
+
+
+def queued_job_ids(redis_client: Redis, queue: str = "jobs") -> list[str]:
+    return [raw.decode() for raw in redis_client.lrange(f"rq:queue:{queue}", 0, -1)]
