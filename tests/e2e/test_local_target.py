@@ -110,9 +110,9 @@ def test_bootstrap_job_status_deploy_under_load_crash_and_destroy(local_env: Loc
     text = env.sreplat("status")
     # Usually "restarted 1x (last: terminated by SIGKILL)"; on a loaded machine the new master
     # may first find the port still held by the killed one's workers and exit once more.
-    assert re.search(
-        r"process api +healthy +running, pid \d+, up \S+, restarted \d+x \(last: ", text.out
-    ), text.out
+    assert re.search(r"process api +healthy +running, pid \d+, up \S+, restarted \d+x \(last: ", text.out), (
+        text.out
+    )
 
     # destroy: nothing of it runs afterwards, its ports are free, its state is gone
     gone = env.sreplat("destroy", "--yes", "-o", "json")
