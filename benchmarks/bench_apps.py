@@ -5,7 +5,8 @@ Everything runs side by side in this one invocation, on this machine, against th
 API     the naive baseline (a minimal Flask app whose handler calls ``Queue.enqueue``, gunicorn
         sync worker, 2 workers) versus ``sreplat-api`` as shipped (tracing, metrics and JSON logs
         on), both driven by the same ``wrk`` load: POST /process of an echo job, 32 connections.
-        Rounds alternate baseline/sreplat so a noisy neighbour hurts both alike.
+        Rounds alternate baseline/sreplat so a noisy neighbour hurts both alike. Both run the
+        same gunicorn from the same virtualenv, so both get the same HTTP parser (printed).
         Goal: requests/s ratio >= 1.5 with sreplat p99 <= 50 ms.
 Worker  2,000 identical echo jobs drained by one default forking ``rq worker`` versus
         ``sreplat-worker --workers <cores>`` (2 here), wall time from process start
@@ -147,8 +148,24 @@ def wait_http(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
+def http_parser() -> str:
+    """Which HTTP/1.1 parser gunicorn's default ``http_parser = "auto"`` picks here, for both sides."""
+    try:
+        import gunicorn_h1c  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        return "pure Python (gunicorn_h1c not installed)"
+    return "C (gunicorn_h1c)"
+
+
 def bench_api(redis: RedisServer, work: Path, rounds: int, seconds: int, connections: int) -> None:
+    from sreplat_apps.boot import gunicorn_server
+
     print(f"\n== API: POST /process (echo), wrk -c{connections}, {rounds} x {seconds}s per side ==")
+    print(
+        "  baseline: gunicorn sync, 2 workers | sreplat: gunicorn"
+        f" {gunicorn_server.WORKER_CLASS.__name__}, {gunicorn_server.THREADS_PER_WORKER} threads,"
+        f" one worker per CPU | HTTP parser, both: {http_parser()}"
+    )
     (work / "baseline_app.py").write_text(BASELINE_APP)
     script = work / "post.lua"
     script.write_text(WRK_SCRIPT)

@@ -18,18 +18,24 @@ from sreplat_apps.api import create_app
 from sreplat_apps.settings import Settings
 
 _LOGGERS = ("", "rq", "rq.worker", "rq.job")
+_RECORD_FLAGS = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
 
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
     # create_app / logs.setup install a JSON handler on the root logger (bound to this test's
     # stdout) and set levels: undo that so no other test logs into a closed capture stream.
+    # They also stop collecting caller/thread/process on records: restore that for pytest's
+    # own log report.
     root = logging.getLogger()
     handlers, levels = list(root.handlers), {name: logging.getLogger(name).level for name in _LOGGERS}
+    flags = {name: getattr(logging, name) for name in _RECORD_FLAGS}
     yield
     root.handlers[:] = handlers
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
+    for name, value in flags.items():
+        setattr(logging, name, value)
 
 
 @pytest.fixture

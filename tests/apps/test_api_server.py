@@ -53,6 +53,7 @@ def test_master_imports_no_application_module() -> None:
         "sreplat_apps.boot.api",
         "sreplat_apps.boot.gunicorn_server",
         "sreplat_apps.boot.jsonlog",
+        "sreplat_apps.boot.loop_worker",
         "sreplat_apps.boot.paths",
     }
 

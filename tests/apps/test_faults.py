@@ -19,7 +19,7 @@ from sreplat_apps.jobs import JobStore
 from sreplat_apps.settings import Settings
 
 from tests.apps.conftest import post_process
-from tests.support.apps import AppProcess, app_env, start_worker, wait_for
+from tests.support.apps import AppProcess, app_env, catches_signal, start_worker, wait_for
 from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e, pytest.mark.slow]
@@ -199,6 +199,10 @@ def test_sigterm_while_starting_still_stops_cleanly(
     # lost (a hang) or fatal (a non-zero exit).
     worker = start_worker(app_env(redis_url, tmp_path / "rt"), tmp_path / "worker.log", workers=2)
     processes.append(worker)
+    # Before its first line of Python runs, no process can catch SIGTERM: start counting the delay
+    # once the handler is installed, so a loaded machine does not turn this into a test of the
+    # interpreter's start-up.
+    wait_for(lambda: catches_signal(worker.pid, signal.SIGTERM), 60, "the worker's SIGTERM handler")
     time.sleep(delay)
 
     worker.send(signal.SIGTERM)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 import zlib
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from redis import Redis
@@ -12,6 +15,8 @@ from rq.serializers import JSONSerializer
 from sreplat_apps.contract import TASKS, Sha256Payload, Sha256Request, SleepPayload, SleepRequest, TaskRequest
 from sreplat_apps.jobs import JobStore
 from sreplat_apps.settings import Settings
+
+from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
 
@@ -69,3 +74,51 @@ def test_fast_enqueue_matches_rqs_own_job_hash(
     assert abs((job.enqueued_at - job.created_at).total_seconds()) < 1
     assert job.meta == {"task": request_.task, "trace": trace}
     assert job.get_status() == "queued"
+
+
+def test_enqueue_from_many_threads_uses_a_connection_per_thread(
+    settings: Settings, redis_client: Redis
+) -> None:
+    store = JobStore(settings, Redis.from_url(settings.redis_url))
+    request = SleepRequest(task="sleep", payload=SleepPayload(ms=1))
+    ids: list[str] = []
+
+    def enqueue() -> None:
+        for _ in range(25):
+            ids.append(store.enqueue(request, idempotency_key=None, trace_context={}).job_id)
+
+    threads = [threading.Thread(target=enqueue) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(raw.decode() for raw in redis_client.lrange("rq:queue:jobs", 0, -1)) == sorted(ids)
+    assert len(set(ids)) == 100
+    clients = redis_client.client_list()
+    assert len([client for client in clients if client["cmd"] == "exec"]) == 4  # one per thread
+    store.connection.close()
+    assert not [client for client in redis_client.client_list() if client["cmd"] == "exec"]
+
+
+def test_enqueue_survives_a_redis_restart_between_calls(settings: Settings, tmp_path: Path) -> None:
+    # The thread's pinned connection is dead after the restart: it is replaced, not failed on,
+    # even with a client that makes no retries.
+    (tmp_path / "r").mkdir()
+    server = RedisServer(tmp_path / "r")
+    server.start()
+    try:
+        client = Redis.from_url(server.url)
+        store = JobStore(replace(settings, redis_url=server.url), client)
+        request = SleepRequest(task="sleep", payload=SleepPayload(ms=1))
+        first = store.enqueue(request, idempotency_key=None, trace_context={}).job_id
+
+        server.stop()
+        server.start()  # same port, empty
+
+        second = store.enqueue(request, idempotency_key=None, trace_context={}).job_id
+        assert [raw.decode() for raw in client.lrange("rq:queue:jobs", 0, -1)] == [second]
+        assert second != first
+        client.close()
+    finally:
+        server.stop()

@@ -46,6 +46,16 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def catches_signal(pid: int, signum: int) -> bool:
+    """Whether ``pid`` has installed a handler for ``signum`` (its SigCgt mask in /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
+    return bool(int(caught, 16) & (1 << (signum - 1)))
+
+
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -125,7 +135,11 @@ def start_api(env: Mapping[str, str], port: int, log_path: Path, *, workers: int
         except OSError:
             return False
 
-    wait_for(healthy, 30, "sreplat-api to answer /healthz")
+    try:
+        wait_for(healthy, 30, "sreplat-api to answer /healthz")
+    except BaseException:
+        api.stop(timeout=5)  # never leave a half-started server behind a failed test
+        raise
     return api
 
 

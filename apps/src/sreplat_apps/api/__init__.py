@@ -24,6 +24,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     settings: Settings = options.pop("SETTINGS", None) or Settings.from_env()
     from sreplat_apps.api import errors, openapi, routes
+    from sreplat_apps.api.hotpath import HotPath
     from sreplat_apps.api.observability import RequestTelemetry
     from sreplat_apps.jobs import JobStore, connect
     from sreplat_apps.telemetry import logs
@@ -44,4 +45,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     RequestTelemetry(app)  # first: its before_request opens the span the others run in
     errors.register(app)
     app.register_blueprint(routes.bp)
+    # POST /process, the route that takes the traffic, skips Flask's per-request machinery.
+    app.wsgi_app = HotPath(app, app.wsgi_app)  # type: ignore[method-assign]
     return app

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
@@ -87,12 +88,28 @@ def _unexpected(exc: Exception) -> Response:
     return error_response(ApiError(500, "internal_error", "internal error"))
 
 
-def register(app: Flask) -> None:
+def _handlers() -> list[tuple[type[Exception], Callable[[Any], Response]]]:
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    app.register_error_handler(ApiError, error_response)
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(RedisConnectionError, _redis_down)
-    app.register_error_handler(RedisTimeoutError, _redis_down)
-    app.register_error_handler(Exception, _unexpected)
+    return [
+        (ApiError, error_response),
+        (HTTPException, _http_error),
+        (RedisConnectionError, _redis_down),
+        (RedisTimeoutError, _redis_down),
+        (Exception, _unexpected),
+    ]
+
+
+def register(app: Flask) -> None:
+    for exc_class, handler in _handlers():
+        app.register_error_handler(exc_class, handler)
+
+
+def response_for(exc: Exception) -> Response:
+    """What the handlers ``register`` installs answer for ``exc``, for code outside Flask's
+    dispatch (``api.hotpath``). Call it in the ``except`` block: 500s log the traceback."""
+    for exc_class, handler in _handlers():  # most specific first, as Flask's lookup by MRO
+        if isinstance(exc, exc_class):
+            return handler(exc)
+    raise exc

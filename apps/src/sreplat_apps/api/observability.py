@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Request, Response, g, request
 from opentelemetry import context, propagate, trace
+from opentelemetry.propagators.textmap import Getter, default_getter
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -24,7 +25,9 @@ UNMATCHED = "unmatched"  # route label for 404/405: bounded cardinality, never t
 
 
 @dataclass
-class _Active:
+class Active:
+    """One request in flight: its span, the context token that made it current, its labels."""
+
     span: trace.Span
     token: object
     started: float
@@ -33,13 +36,32 @@ class _Active:
     path: str
 
 
+class EnvironGetter(Getter[Mapping[str, Any]]):
+    """Reads propagation headers straight from a WSGI environ (``traceparent`` is
+    ``HTTP_TRACEPARENT``), for callers that have no werkzeug ``Headers`` object."""
+
+    def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
+        value = carrier.get("HTTP_" + key.upper().replace("-", "_"))
+        return [value] if isinstance(value, str) else None
+
+    def keys(self, carrier: Mapping[str, Any]) -> list[str]:
+        return [key[5:].lower().replace("_", "-") for key in carrier if key.startswith("HTTP_")]
+
+
+ENVIRON_GETTER = EnvironGetter()
+
+
 def current_request() -> Request:
     """The request object itself: each ``flask.request.x`` goes through a context-local proxy."""
     return request._get_current_object()  # type: ignore[attr-defined,no-any-return]
 
 
 class RequestTelemetry:
-    """Bound with ``init_app``; the tracer provider is created in the process that serves."""
+    """Bound with ``init_app``; the tracer provider is created in the process that serves.
+
+    ``begin``/``finish``/``end`` do the work and know nothing of Flask: the Flask hooks call them,
+    and so does the hot path in front of Flask (``api.hotpath``), so both are observed alike.
+    """
 
     def __init__(self, app: Flask | None = None) -> None:
         self.tracer: trace.Tracer | None = None
@@ -60,28 +82,25 @@ class RequestTelemetry:
         app.teardown_request(self._end)
         app.extensions["sreplat.telemetry"] = self
 
-    def _start(self) -> None:
+    def begin(
+        self, method: str, route: str, path: str, carrier: Any, getter: Getter[Any] = default_getter
+    ) -> Active:
+        """Open the SERVER span (continuing the caller's trace) and make it current."""
         if self.tracer is None:
             raise RuntimeError("RequestTelemetry used before init_app")
         started = time.perf_counter()
-        req = current_request()
-        route = req.url_rule.rule if req.url_rule is not None else UNMATCHED
-        method, path = req.method, req.path
         span = self.tracer.start_span(
             f"{method} {route}",
-            context=propagate.extract(req.headers),
+            context=propagate.extract(carrier, getter=getter),
             kind=SpanKind.SERVER,
             attributes={"http.request.method": method, "http.route": route, "url.path": path},
         )
         token = context.attach(trace.set_span_in_context(span))
-        g.sreplat_request = _Active(span, token, started, route, method, path)
+        return Active(span, token, started, route, method, path)
 
-    def _finish(self, response: Response) -> Response:
-        active: _Active | None = g.get("sreplat_request")
-        if active is None:
-            return response
+    def finish(self, active: Active, status: int) -> None:
+        """Count and time the request, record its status on the span, log its line."""
         elapsed = time.perf_counter() - active.started
-        status = response.status_code
         series = self._series.get((active.route, active.method, status))
         if series is None:
             series = (
@@ -105,10 +124,25 @@ class RequestTelemetry:
                 "duration_ms": round(elapsed * 1000, 3),
             },
         )
+
+    @staticmethod
+    def end(active: Active) -> None:
+        active.span.end()
+        context.detach(active.token)  # type: ignore[arg-type]
+
+    # --- Flask hooks -----------------------------------------------------------------------------
+    def _start(self) -> None:
+        req = current_request()
+        route = req.url_rule.rule if req.url_rule is not None else UNMATCHED
+        g.sreplat_request = self.begin(req.method, route, req.path, req.headers)
+
+    def _finish(self, response: Response) -> Response:
+        active: Active | None = g.get("sreplat_request")
+        if active is not None:
+            self.finish(active, response.status_code)
         return response
 
     def _end(self, _exc: BaseException | None) -> None:
-        active: _Active | None = g.pop("sreplat_request", None)
+        active: Active | None = g.pop("sreplat_request", None)
         if active is not None:
-            active.span.end()
-            context.detach(active.token)  # type: ignore[arg-type]
+            self.end(active)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app
@@ -50,50 +52,83 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# json.loads builds a decoder per call when given parse_constant; this one is built once.
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 @bp.before_app_request
 def refuse_oversized_body() -> None:
     # Before any handler touches the stream; chunked bodies are capped by MAX_CONTENT_LENGTH.
     limit = _settings().max_body_bytes
     length = current_request().content_length
     if length is not None and length > limit:
-        raise ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
+        raise payload_too_large(limit)
+
+
+def payload_too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
 
 
 @bp.post("/process")
 def process() -> Response:
     request = current_request()
-    if request.mimetype != "application/json":
+    submission = submit(
+        _store(),
+        request.mimetype,
+        lambda: request.get_data(cache=False),
+        request.headers.get("Idempotency-Key"),
+    )
+    return Response(submission.body, status=202, headers=submission.headers, mimetype="application/json")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The 202 answer to ``POST /process``: JSON body and extra headers."""
+
+    body: bytes
+    headers: list[tuple[str, str]]
+
+
+def submit(
+    store: JobStore, mimetype: str, read_body: Callable[[], bytes], idempotency_key: str | None
+) -> Submission:
+    """``POST /process`` without Flask: validate, enqueue, answer; any refusal raises ``ApiError``.
+
+    The Flask route above and the hot path in front of Flask (``api.hotpath``) both call this.
+    """
+    if mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as Content-Type: application/json")
+    body = read_body()  # only now: a 415 leaves the body unread
     try:
-        body = json.loads(request.get_data(cache=False), parse_constant=_reject_constant)
+        document = _JSON.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "bad_json", f"the body is not valid JSON: {str(exc)[:200]}") from None
-    if json_depth(body) > MAX_PAYLOAD_DEPTH:
+    if json_depth(document) > MAX_PAYLOAD_DEPTH:
         raise ApiError(422, "too_deep", f"JSON nested deeper than {MAX_PAYLOAD_DEPTH} levels")
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not _IDEMPOTENCY_KEY_RE.match(key):
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY_RE.match(idempotency_key):
         raise ApiError(
             422,
             "invalid_idempotency_key",
             "Idempotency-Key must be 1-255 characters: letters, digits and . _ : - (starting alphanumeric)",
         )
     try:
-        task_request = ProcessRequest.model_validate(body, strict=True).root
+        task_request = ProcessRequest.model_validate(document, strict=True).root
     except ValidationError as exc:
         raise _schema_error(exc) from None
     try:
-        enqueued = _store().enqueue(task_request, idempotency_key=key, trace_context=tracing.inject_current())
+        enqueued = store.enqueue(
+            task_request, idempotency_key=idempotency_key, trace_context=tracing.inject_current()
+        )
     except IdempotencyConflict:
         raise ApiError(
             422, "idempotency_key_reused", "this Idempotency-Key was already used with a different body"
         ) from None
     if enqueued.created:
         metrics.JOBS_ENQUEUED.labels(task_request.task).inc()
-    response = _json(Accepted(job_id=enqueued.job_id), status=202)
-    response.headers["Location"] = f"/jobs/{enqueued.job_id}"
+    headers = [("Location", f"/jobs/{enqueued.job_id}")]
     if not enqueued.created:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response
+        headers.append(("Idempotent-Replayed", "true"))
+    return Submission(Accepted(job_id=enqueued.job_id).model_dump_json().encode(), headers)
 
 
 def _schema_error(exc: ValidationError) -> ApiError:

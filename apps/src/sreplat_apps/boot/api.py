@@ -63,7 +63,8 @@ def available_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
 def default_workers(environ: Mapping[str, str]) -> int:
     """``WEB_CONCURRENCY``, else one gunicorn worker per available CPU.
 
-    Each worker runs several threads (gthread), so one process per core keeps the cores busy;
+    Each worker runs several threads (``boot.loop_worker``), so one process per core keeps the
+    cores busy;
     more processes only add contention (benchmarks/bench_apps.py: 4 workers on 2 cores cost
     ~20% more CPU per request than 2).
     """

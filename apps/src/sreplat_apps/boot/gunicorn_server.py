@@ -15,13 +15,15 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from sreplat_apps.boot import jsonlog, paths
+from sreplat_apps.boot.loop_worker import ThreadLoopWorker
 
 SERVICE = "api"
 
-# Gunicorn worker class and threads per worker. gthread keeps client connections alive (the sync
-# worker closes every one) and overlaps the Redis round trip of one request with the Python work
-# of another; benchmarks/bench_apps.py measures the choice.
-WORKER_CLASS = "gthread"
+# Gunicorn worker class and threads per worker. Threads keep client connections alive (the sync
+# worker closes every one) and overlap the Redis round trip of one request with the Python work
+# of another; ThreadLoopWorker does it without gthread's hand-offs between an event-loop thread
+# and a pool (boot/loop_worker.py). benchmarks/bench_apps.py measures the choice.
+WORKER_CLASS = ThreadLoopWorker
 THREADS_PER_WORKER = 4
 # Longer than the idle timeout of the Google Cloud load balancer in front of GKE (600 s), so the
 # balancer, not gunicorn, closes idle connections and never reuses one gunicorn just closed.

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import TextIO
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is emitted.
@@ -25,10 +25,22 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
+        # One encoder for every line: json.dumps with options builds a new one per call.
+        self._encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
+        self._second: tuple[int, str] = (-1, "")
+
+    def _timestamp(self, created: float) -> str:
+        # "2024-05-01T12:00:00.123Z"; the part up to the second is formatted once per second
+        # (swapped as one tuple, so a thread never pairs one second with another's text).
+        second = int(created)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        return f"{cached[1]}.{int((created - second) * 1000):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")[:-6] + "Z",
+            "ts": self._timestamp(record.created),
             "level": record.levelname,
             "msg": record.getMessage(),
             "service": self.service,
@@ -41,7 +53,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return self._encode(entry)
 
 
 class JsonStdoutHandler(logging.StreamHandler[TextIO]):
@@ -53,6 +65,12 @@ def configure(service: str, level: str, filters: Iterable[logging.Filter] = ()) 
 
     Replaces a handler installed by an earlier call, leaves foreign ones (pytest's) alone.
     """
+    # The lines carry none of the caller's file/line/function, thread or process names: skip
+    # collecting them for every record (the logging HOWTO's "Optimization" section).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = JsonStdoutHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
     for log_filter in filters:
