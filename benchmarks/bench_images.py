@@ -149,12 +149,13 @@ def main() -> None:
                     parallel=False,
                 )
                 # The everyday case: only code changed, dependency layers come from the cache.
-                # Each run gets a change of its own, so neither reuses the other's app layer.
+                # Each run gets a change of its own (this invocation's too), so no run reuses the
+                # app layer of another, nor of an earlier invocation.
                 repo = work / "repo"
                 warm_c, _, _ = run(
                     "code change, concurrent (pipeline)",
                     repo=repo,
-                    sha=code_change(repo, "change 1"),
+                    sha=code_change(repo, f"change 1 of run {stamp}"),
                     prefix=f"{reg_c.host}/bench",
                     state=work / "w1",
                     build_args=args,
@@ -162,7 +163,7 @@ def main() -> None:
                 warm_s, _, _ = run(
                     "code change, one after the other",
                     repo=repo,
-                    sha=code_change(repo, "change 2"),
+                    sha=code_change(repo, f"change 2 of run {stamp}"),
                     prefix=f"{reg_s.host}/bench",
                     state=work / "w2",
                     build_args=args,

@@ -3,7 +3,8 @@
 It checks what a real Cloud Build would need: the source object exists in the Cloud Storage
 double and is a tarball that holds the Dockerfile the step names; the step is ``docker build``
 with ``-t`` equal to an image in ``images``. Each build advances one state per ``get``
-(QUEUED → WORKING → done). On success it "pushes" every image in ``images`` to the registry named
+(QUEUED → WORKING → done); a ``--target`` the Dockerfile has no stage for fails the build at its
+step, as ``docker build`` would. On success it "pushes" every image in ``images`` to the registry named
 in its reference: a real (small, layerless) image manifest whose config carries the build args, so
 the digest it reports is the one the registry then serves; or, given ``registry`` (the Artifact
 Registry double), into that double, as Cloud Build pushes to ``<region>-docker.pkg.dev``.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import tarfile
 import uuid
 from typing import Any
@@ -27,6 +29,7 @@ from tests.doubles.gcs import StorageDouble
 
 OPERATION_METADATA = "type.googleapis.com/google.devtools.cloudbuild.v1.BuildOperationMetadata"
 DOCKER_STEP = "gcr.io/cloud-builders/docker"
+STAGE = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*\S+\s+AS\s+(\S+)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
 class CloudBuildDouble(DoubleServer):
@@ -60,7 +63,7 @@ class CloudBuildDouble(DoubleServer):
         if req.match["project"] != self.project or req.param("projectId", self.project) != self.project:
             return self.error(403, f"The caller does not have permission on {req.match['project']}")
         body = req.json()
-        problem, source = self._check(body)
+        problem, source, stages = self._check(body)
         if problem:
             return self.error(400, problem, "invalidArgument")
         build_id = str(uuid.uuid4())
@@ -75,6 +78,9 @@ class CloudBuildDouble(DoubleServer):
         }
         failure = self.fail_next
         self.fail_next = None
+        target = _target(body["steps"][0]["args"])
+        if failure is None and target is not None and target.lower() not in stages:
+            failure = f'Step #0 - "docker-build": failed to reach build target {target} in Dockerfile'
         build["_fail"] = failure
         self.builds[build_id] = build
         self.polls[build_id] = 0
@@ -99,30 +105,33 @@ class CloudBuildDouble(DoubleServer):
         return Response(body=_public(build))
 
     # --- behaviour ----------------------------------------------------------------------------
-    def _check(self, body: dict[str, Any]) -> tuple[str | None, bytes]:  # noqa: PLR0911
+    def _check(self, body: dict[str, Any]) -> tuple[str | None, bytes, set[str]]:  # noqa: PLR0911
+        """(what is wrong or None, the source tarball, the Dockerfile's stage names)."""
         storage = (body.get("source") or {}).get("storageSource") or {}
         bucket, name = storage.get("bucket"), storage.get("object")
         stored = self.storage.objects.get(bucket or "", {}).get(name or "")
         if stored is None:
-            return f"source gs://{bucket}/{name} does not exist", b""
+            return f"source gs://{bucket}/{name} does not exist", b"", set()
         steps = body.get("steps") or []
         if len(steps) != 1 or steps[0].get("name") != DOCKER_STEP:
-            return f"expected one {DOCKER_STEP} step, got {steps}", b""
+            return f"expected one {DOCKER_STEP} step, got {steps}", b"", set()
         args = steps[0].get("args") or []
         if args[:1] != ["build"] or args[-1:] != ["."] or "-f" not in args or "-t" not in args:
-            return f"not a docker build of the context: {args}", b""
+            return f"not a docker build of the context: {args}", b"", set()
         dockerfile = args[args.index("-f") + 1]
         tag = args[args.index("-t") + 1]
         if tag not in (body.get("images") or []):
-            return f"the built tag {tag} is not in images {body.get('images')}", b""
+            return f"the built tag {tag} is not in images {body.get('images')}", b"", set()
         try:
             with tarfile.open(fileobj=io.BytesIO(stored.data), mode="r:gz") as tar:
                 names = set(tar.getnames())
+                member = tar.extractfile(dockerfile) if dockerfile in names else None
+                text = member.read().decode() if member is not None else ""
         except tarfile.TarError as exc:
-            return f"source is not a gzipped tarball: {exc}", b""
+            return f"source is not a gzipped tarball: {exc}", b"", set()
         if dockerfile not in names:
-            return f"the source has no {dockerfile} (has {sorted(names)[:20]})", b""
-        return None, stored.data
+            return f"the source has no {dockerfile} (has {sorted(names)[:20]})", b"", set()
+        return None, stored.data, {stage.lower() for stage in STAGE.findall(text)}
 
     def _finish(self, build: dict[str, Any]) -> None:
         build["finishTime"] = rfc3339()
@@ -136,6 +145,7 @@ class CloudBuildDouble(DoubleServer):
         # What differs between images ends up in the config, so each gets its own digest.
         build_args = [args[i + 1] for i, a in enumerate(args) if a == "--build-arg"]
         build_args.append(f"DOCKERFILE={args[args.index('-f') + 1]}")
+        build_args.append(f"TARGET={_target(args) or ''}")
         images = []
         for ref in build["images"]:
             if self.registry is not None:
@@ -146,6 +156,10 @@ class CloudBuildDouble(DoubleServer):
         build["results"] = {"images": images}
         build["steps"][0]["status"] = "SUCCESS"
         build["status"] = "SUCCESS"
+
+
+def _target(args: list[str]) -> str | None:
+    return args[args.index("--target") + 1] if "--target" in args else None
 
 
 def _public(build: dict[str, Any]) -> dict[str, Any]:

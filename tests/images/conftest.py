@@ -9,12 +9,16 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.doubles.cloudbuild import CloudBuildDouble
 from tests.doubles.gcs import StorageDouble
 from tests.support.registry_server import RegistryServer
+
+if TYPE_CHECKING:
+    from sreplat.tools.cloudbuild import CloudBuildBuilder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "acme-sre-dev"
@@ -71,12 +75,8 @@ def apps_clone(apps_repo: AppsRepo, tmp_path: Path) -> AppsRepo:
 
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    server = RegistryServer(tmp_path_factory.mktemp("registry"))
-    server.start()
-    try:
+    with RegistryServer(tmp_path_factory.mktemp("registry")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -103,21 +103,31 @@ def cloudbuild_double(storage_double: StorageDouble) -> Iterator[CloudBuildDoubl
     assert not double.problems, double.problems
 
 
-@pytest.fixture
-def cloudbuild_builder(cloudbuild_double: CloudBuildDouble, storage_double: StorageDouble) -> object:
+def make_cloudbuild_builder(
+    cloudbuild: CloudBuildDouble, storage: StorageDouble, **overrides: Any
+) -> CloudBuildBuilder:
+    """A Cloud Build builder talking to the doubles, polling fast; ``overrides`` change its arguments."""
     from google.auth.credentials import AnonymousCredentials
 
     from sreplat.tools.cloudbuild import CloudBuildBuilder
 
-    return CloudBuildBuilder(
-        project=PROJECT,
-        source_bucket=SOURCE_BUCKET,
-        credentials=AnonymousCredentials(),
-        cloudbuild_endpoint=cloudbuild_double.url,
-        storage_endpoint=storage_double.url,
-        poll_interval_s=0.01,
-        timeout_s=60,
-    )
+    args: dict[str, Any] = {
+        "project": PROJECT,
+        "source_bucket": SOURCE_BUCKET,
+        "credentials": AnonymousCredentials(),
+        "cloudbuild_endpoint": cloudbuild.url,
+        "storage_endpoint": storage.url,
+        "poll_interval_s": 0.01,
+        "timeout_s": 60,
+    }
+    return CloudBuildBuilder(**{**args, **overrides})
+
+
+@pytest.fixture
+def cloudbuild_builder(
+    cloudbuild_double: CloudBuildDouble, storage_double: StorageDouble
+) -> CloudBuildBuilder:
+    return make_cloudbuild_builder(cloudbuild_double, storage_double)
 
 
 # --- Docker engine ----------------------------------------------------------------------------

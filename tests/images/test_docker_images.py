@@ -1,10 +1,10 @@
-"""The real Dockerfiles, built by the real Docker engine, pushed to a real registry, and run
-hardened (read-only root, no capabilities, no new privileges, UID 1000, only /tmp writable) on a
-base without any shell, with a job going API → Redis → worker.
+"""The real Dockerfile's two targets, built by the real Docker engine, pushed to a real registry,
+and run hardened (read-only root, no capabilities, no new privileges, UID 1000, only /tmp
+writable) on a base without any shell, with a job going API → Redis → worker.
 
-Nothing can be pulled here, so both Dockerfile stages are pointed at a Debian base made with
-debootstrap (``tests/support/base_image.py``); the final stage gets a copy with every shell removed,
-standing in for distroless.
+Nothing can be pulled here, so both base build arguments point at a Debian base made with
+debootstrap (``tests/support/base_image.py``); the final stages get a copy with every shell
+removed, standing in for distroless.
 """
 
 from __future__ import annotations
@@ -114,8 +114,8 @@ def test_both_images_build_push_and_record_the_served_digests(
     steps = [e for e in engine_build.events if e.kind == "image.build_step"]
     assert {e.data["app"] for e in steps} == {"shared", "api", "worker"}
     assert any(e.data["instruction"].startswith("FROM ") for e in steps)
-    # The shared stages were built once, first; then both images side by side (the second started
-    # before the first finished), each finding everything up to its last stage in the cache.
+    # The shared stages were built once, first; then both targets side by side (the second started
+    # before the first finished), each finding every step the shared build made in the cache.
     started = [
         (i, e.data["app"]) for i, e in enumerate(engine_build.events) if e.kind == "image.build_started"
     ]
@@ -127,12 +127,13 @@ def test_both_images_build_push_and_record_the_served_digests(
         if e.kind == "image.build_done" and e.data["app"] != "shared"
     ]
     assert started[2][0] < done[0]
+    shared = {e.data["step"]: e.data["instruction"] for e in steps if e.data["app"] == "shared"}
+    assert any("pip install -r requirements.txt" in text for text in shared.values())
     for app in ("api", "worker"):
         app_steps = {e.data["step"]: e.data["instruction"] for e in steps if e.data["app"] == app}
-        last_from = max(n for n, text in app_steps.items() if text.startswith("FROM "))
-        must_be_cached = {
-            n for n, text in app_steps.items() if n < last_from and not text.startswith(("FROM ", "ARG "))
-        }
+        assert {n: app_steps[n] for n in shared} == shared  # the same Dockerfile, the same steps
+        assert app_steps[max(app_steps)] != shared[max(shared)]  # and then the app's own stage
+        must_be_cached = {n for n, text in shared.items() if not text.startswith(("FROM ", "ARG "))}
         cached = {
             e.data["step"]
             for e in engine_build.events
@@ -298,6 +299,20 @@ def test_a_code_change_reuses_the_dependency_layer(
     assert app_install and not set(app_install) & cached
 
 
+# Exec form: the final stages' base has no shell.
+FAILING_RUN = 'RUN ["/usr/bin/python3", "-c", "raise SystemExit(3)"]'
+
+
+@pytest.mark.parametrize(
+    ("after", "failing", "fine"),
+    [
+        # In one target's own stage: the other image builds and is pushed, ready for a re-run.
+        ("FROM runtime AS worker\n", ("worker",), ("api",)),
+        # In a shared stage: the shared build fails, then each image build meets and names it.
+        ("COPY src ./src\n", ("api", "worker"), ()),
+    ],
+    ids=["target-stage", "shared-stage"],
+)
 def test_a_dockerfile_error_surfaces_the_failing_step(
     engine_build: EngineBuild,
     apps_clone: AppsRepo,
@@ -306,13 +321,15 @@ def test_a_dockerfile_error_surfaces_the_failing_step(
     engine_builder: DockerEngineBuilder,
     engine_build_args: dict[str, str],
     tmp_path: Path,
+    after: str,
+    failing: tuple[str, ...],
+    fine: tuple[str, ...],
 ) -> None:
-    dockerfile = apps_clone.path / "apps" / "api" / "Dockerfile"
-    broken = dockerfile.read_text().replace(
-        "COPY src ./src\n", "COPY src ./src\nRUN /usr/bin/python3 -c 'raise SystemExit(3)'\n", 1
-    )
-    sha = commit_change(apps_clone.path, "apps/api/Dockerfile", broken)
+    dockerfile = apps_clone.path / "apps" / "Dockerfile"
+    broken = dockerfile.read_text().replace(after, f"{after}{FAILING_RUN}\n", 1)
+    sha = commit_change(apps_clone.path, "apps/Dockerfile", broken)
     state = tmp_path / "state"
+    events: list[Event] = []
     with pytest.raises(OperationFailed) as caught:
         build_and_push(
             sha=sha,
@@ -320,17 +337,23 @@ def test_a_dockerfile_error_surfaces_the_failing_step(
             builder=engine_builder,
             state_dir=state,
             repo=apps_clone.path,
+            emit=events.append,
             build_args=engine_build_args,
         )
     message = caught.value.one_line()
-    assert "the api image build failed at step" in message
-    assert "(RUN /usr/bin/python3 -c 'raise SystemExit(3)')" in message
+    assert f"the {failing[0]} image build failed at step" in message
+    assert f"({FAILING_RUN})" in message
     assert "returned a non-zero code: 3" in message
+    for other in failing[1:]:
+        assert f"{other}: the {other} image build failed at step" in (caught.value.detail or "")
+    shared_failed = [e for e in events if e.kind == "image.shared_stage_failed"]
+    assert len(shared_failed) == (0 if fine else 1)
     assert not manifest_path(state).exists()
     client = RegistryClient(registry.host)
-    assert client.manifest_digest(ImageRef.parse(f"{prefix}/api:{sha}")) is None
-    # The worker's Dockerfile is fine: its build finished and was pushed, ready for a re-run.
-    assert client.manifest_digest(ImageRef.parse(f"{prefix}/worker:{sha}")) is not None
+    for app in failing:
+        assert client.manifest_digest(ImageRef.parse(f"{prefix}/{app}:{sha}")) is None
+    for app in fine:
+        assert client.manifest_digest(ImageRef.parse(f"{prefix}/{app}:{sha}")) is not None
 
 
 def test_push_to_a_private_registry_with_a_google_access_token(

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from sreplat.errors import OperationFailed, UsageError
-from sreplat.events import Event
+from sreplat.events import Event, discard
 from sreplat.tools.cloudbuild import CloudBuildBuilder
 from sreplat.tools.images import (
+    BuildRequest,
     ImageManifest,
     ImageRecord,
     build_and_push,
@@ -29,7 +30,7 @@ from sreplat.tools.images import (
 from sreplat.tools.registry import ImageRef, RegistryClient
 from tests.doubles.cloudbuild import CloudBuildDouble
 from tests.doubles.gcs import StorageDouble
-from tests.images.conftest import PROJECT, SOURCE_BUCKET, AppsRepo, commit_change
+from tests.images.conftest import PROJECT, SOURCE_BUCKET, AppsRepo, commit_change, make_cloudbuild_builder
 from tests.support.redis_server import free_port
 from tests.support.registry_server import RegistryServer
 
@@ -95,17 +96,18 @@ def test_builds_push_and_record_the_manifest(
     )
     assert manifest.images["api"].digest != manifest.images["worker"].digest
 
-    # What Cloud Build was asked to do: docker build of the app's Dockerfile, tagged and pushed.
+    # What Cloud Build was asked to do: docker build of the app's target, tagged and pushed.
     for app in ("api", "worker"):
         build = build_of(cloudbuild_double, app)
         args = build["steps"][0]["args"]
-        assert args[args.index("-f") + 1] == f"{app}/Dockerfile"
+        assert args[args.index("-f") + 1] == "Dockerfile"
+        assert args[args.index("--target") + 1] == app
         assert args[args.index("-t") + 1] == f"{prefix}/{app}:{apps_repo.sha}"
         assert f"GIT_SHA={apps_repo.sha}" in args
         assert build["images"] == [f"{prefix}/{app}:{apps_repo.sha}"]
         assert build["source"]["storageSource"]["bucket"] == SOURCE_BUCKET
         names = source_names(cloudbuild_double, build["id"])
-        assert {f"{app}/Dockerfile", "pyproject.toml"} <= names
+        assert {"Dockerfile", "pyproject.toml"} <= names
         assert any(n.startswith("src/sreplat_apps/") for n in names)
 
     seen = kinds(events)
@@ -286,8 +288,49 @@ def test_dockerignore_keeps_non_image_files_out_of_the_uploaded_context(
         apps=("api",),
     )
     names = source_names(cloudbuild_double, build_of(cloudbuild_double, "api")["id"])
-    assert "api/Dockerfile" in names
+    assert "Dockerfile" in names
     assert not [n for n in names if n.startswith(("notes", "tests")) or "__pycache__" in n]
+
+
+@pytest.mark.parametrize(
+    ("layout", "fragment", "hint"),
+    [
+        ("per-app Dockerfiles", "there is no apps/Dockerfile at", "a stage per app (api, worker)"),
+        ("no worker stage", "has no build stage named worker", "FROM runtime AS <app>"),
+    ],
+)
+def test_a_commit_without_a_target_per_app_is_refused_before_any_build(
+    apps_clone: AppsRepo,
+    prefix: str,
+    cloudbuild_builder: CloudBuildBuilder,
+    cloudbuild_double: CloudBuildDouble,
+    tmp_path: Path,
+    layout: str,
+    fragment: str,
+    hint: str,
+) -> None:
+    dockerfile = apps_clone.path / "apps" / "Dockerfile"
+    text = dockerfile.read_text()
+    if layout == "per-app Dockerfiles":  # how commits before the multi-target file have it
+        dockerfile.unlink()
+        commit_change(apps_clone.path, "apps/api/Dockerfile", text)
+        sha = commit_change(apps_clone.path, "apps/worker/Dockerfile", text)
+    else:
+        sha = commit_change(apps_clone.path, "apps/Dockerfile", text.replace(" AS worker\n", " AS wrk\n"))
+    state = tmp_path / "state"
+    with pytest.raises(UsageError, match=fragment) as caught:
+        build_and_push(
+            sha=sha,
+            registry_prefix=prefix,
+            builder=cloudbuild_builder,
+            state_dir=state,
+            repo=apps_clone.path,
+        )
+    assert sha[:12] in caught.value.one_line()
+    assert hint in (caught.value.hint or "")
+    assert cloudbuild_double.builds == {}
+    assert cloudbuild_double.storage.objects[SOURCE_BUCKET] == {}  # no context was uploaded either
+    assert not manifest_path(state).exists()
 
 
 def test_regional_builds_use_the_location_routes(
@@ -297,17 +340,7 @@ def test_regional_builds_use_the_location_routes(
     storage_double: StorageDouble,
     tmp_path: Path,
 ) -> None:
-    from google.auth.credentials import AnonymousCredentials
-
-    builder = CloudBuildBuilder(
-        project=PROJECT,
-        source_bucket=SOURCE_BUCKET,
-        location="europe-west1",
-        credentials=AnonymousCredentials(),
-        cloudbuild_endpoint=cloudbuild_double.url,
-        storage_endpoint=storage_double.url,
-        poll_interval_s=0.01,
-    )
+    builder = make_cloudbuild_builder(cloudbuild_double, storage_double, location="europe-west1")
     build_and_push(
         sha=apps_repo.sha,
         registry_prefix=prefix,
@@ -328,15 +361,7 @@ def test_missing_source_bucket_is_a_clear_error(
     storage_double: StorageDouble,
     tmp_path: Path,
 ) -> None:
-    from google.auth.credentials import AnonymousCredentials
-
-    builder = CloudBuildBuilder(
-        project=PROJECT,
-        source_bucket="no-such-bucket",
-        credentials=AnonymousCredentials(),
-        cloudbuild_endpoint=cloudbuild_double.url,
-        storage_endpoint=storage_double.url,
-    )
+    builder = make_cloudbuild_builder(cloudbuild_double, storage_double, source_bucket="no-such-bucket")
     with pytest.raises(OperationFailed, match=r"could not upload the build context to gs://no-such-bucket/"):
         build_and_push(
             sha=apps_repo.sha,
@@ -428,10 +453,26 @@ def test_registry_prefix_for_artifact_registry() -> None:
     )
 
 
+def test_the_double_fails_a_build_of_a_target_the_dockerfile_lacks(
+    apps_repo: AppsRepo, prefix: str, cloudbuild_builder: CloudBuildBuilder
+) -> None:
+    # What the pipeline's own check keeps from happening: proof the double's stage check has teeth,
+    # so the builds above that pass it named real stages.
+    request = BuildRequest(
+        app="api",
+        image=ImageRef.parse(f"{prefix}/api:{apps_repo.sha}"),
+        context_dir=apps_repo.path / "apps",
+        dockerfile="Dockerfile",
+        target="apiserver",
+    )
+    with pytest.raises(OperationFailed, match="failed to reach build target apiserver in Dockerfile"):
+        cloudbuild_builder.build_and_push(request, discard)
+
+
 def test_pack_context_is_gzip(apps_repo: AppsRepo) -> None:
     from sreplat.tools.cloudbuild import pack_context
 
-    data = pack_context(apps_repo.path / "apps", "api/Dockerfile")
+    data = pack_context(apps_repo.path / "apps", "Dockerfile")
     assert gzip.decompress(data)[:1]  # a valid gzip stream
 
 

@@ -1,10 +1,11 @@
 """Google Cloud Build as an image builder, for machines without a Docker engine.
 
 One build per image: the context (``apps/`` minus what ``.dockerignore`` excludes) goes to a
-Cloud Storage bucket as a tarball; the build runs ``docker build`` with the same Dockerfile and
-build arguments as the local engine would, and Cloud Build pushes the image itself (the ``images``
-field), reporting the pushed digest in the build's results. The builder polls the build and turns
-step status changes into events; a failed build names its failing step and the log URL.
+Cloud Storage bucket as a tarball; the build runs ``docker build --target <app>`` with the same
+Dockerfile and build arguments as the local engine would, and Cloud Build pushes the image itself
+(the ``images`` field), reporting the pushed digest in the build's results. The builder polls the
+build and turns step status changes into events; a failed build names its failing step and the log
+URL.
 
 Both clients take google-auth credentials and, for tests and private endpoints, an endpoint
 override (``storage_endpoint``, ``cloudbuild_endpoint``; the Cloud Build client uses REST).
@@ -52,7 +53,8 @@ def pack_context(context_dir: Path, dockerfile: str) -> bytes:
 
 def docker_build_args(request: BuildRequest) -> list[str]:
     """The ``docker build`` argv (minus ``docker``) that the build step runs."""
-    args = ["build", "--network=cloudbuild", "-f", request.dockerfile, "-t", str(request.image)]
+    args = ["build", "--network=cloudbuild", "-f", request.dockerfile, "--target", request.target]
+    args += ["-t", str(request.image)]
     for key, value in sorted(request.build_args.items()):
         args += ["--build-arg", f"{key}={value}"]
     return [*args, "."]
@@ -119,7 +121,7 @@ class CloudBuildBuilder:
 
     # --- the build ------------------------------------------------------------------------------
     def prepare(self, requests: Sequence[BuildRequest], emit: EventSink) -> None:
-        """Nothing to share: every Cloud Build runs on a fresh machine."""
+        """Nothing to share: every Cloud Build runs on a fresh machine with an empty layer cache."""
 
     def build_and_push(self, request: BuildRequest, emit: EventSink) -> str:
         from google.api_core import exceptions

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 _STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 LOG_TAIL_LINES = 30
-# The last stage the Dockerfiles have in common (the app's venv on the base, hardened); only the
-# command and labels differ after it.
+# The last stage the images have in common (the app's venv on the base, hardened); the app
+# targets built from it add only their command and labels.
 SHARED_STAGE = "runtime"
 SHARED = "shared"  # the ``app`` that events of the shared stage's build carry
 ENGINE_HINT = "start Docker (or run `make test` as root, which starts one), or build with Cloud Build"
@@ -106,18 +106,18 @@ class DockerEngineBuilder:
     def prepare(self, requests: Sequence[BuildRequest], emit: EventSink) -> None:
         """Build the stages the images share once, before they are built side by side.
 
-        The Dockerfiles differ only after their ``runtime`` stage (the venv with every dependency
-        on the base). Built concurrently from a cold cache, each image build would make those
-        stages again, doubling the slowest part; built once here, every image build finds them in
-        the layer cache. A stage that differs between Dockerfiles is simply built by its own image
-        build: correctness never depends on this.
+        The images are targets of one Dockerfile that differ only after its ``runtime`` stage
+        (the venv with every dependency on the base). Built concurrently from a cold cache, each
+        image build would make those stages again, doubling the slowest part; built once here,
+        every image build finds them in the layer cache. Correctness never depends on this: a
+        failure here leaves each image build to meet (and report) the same error itself.
         """
         if len(requests) < 2:
             return
         try:
-            self._build_shared_stage(requests[0], len(requests), emit)
+            with self._engine(SHARED) as client:
+                self._build(client, requests[0], emit, shared_stage=True)
         except OperationFailed as exc:
-            # Each image build then meets the same error and reports it under its own name.
             emit(
                 Event(
                     "image.shared_stage_failed",
@@ -126,50 +126,13 @@ class DockerEngineBuilder:
                 )
             )
 
-    def _build_shared_stage(self, first: BuildRequest, count: int, emit: EventSink) -> None:
-        with self._engine(first) as client:
-            started = time.monotonic()
-            emit(
-                Event(
-                    "image.build_started",
-                    f"building the shared {SHARED_STAGE} stage once for {count} images",
-                    data={"app": SHARED, "ref": first.dockerfile, "builder": self.name},
-                )
-            )
-            stream = client.build(
-                path=str(first.context_dir),
-                dockerfile=first.dockerfile,
-                target=SHARED_STAGE,
-                buildargs=dict(first.build_args),
-                rm=True,
-                forcerm=True,
-                pull=False,
-                nocache=self.nocache,
-                network_mode=self.network_mode,
-                decode=True,
-            )
-            image_id, steps, cached = _follow_build(stream, SHARED, emit)
-            emit(
-                Event(
-                    "image.build_done",
-                    f"built the shared {SHARED_STAGE} stage in {time.monotonic() - started:.1f}s",
-                    data={
-                        "app": SHARED,
-                        "image_id": image_id,
-                        "steps": steps,
-                        "cached_steps": cached,
-                        "duration_s": round(time.monotonic() - started, 3),
-                    },
-                )
-            )
-
     def build_and_push(self, request: BuildRequest, emit: EventSink) -> str:
-        with self._engine(request) as client:
+        with self._engine(request.app) as client:
             self._build(client, request, emit)
             return self._push(client, request, emit)
 
     @contextlib.contextmanager
-    def _engine(self, request: BuildRequest) -> Iterator[APIClient]:
+    def _engine(self, app: str) -> Iterator[APIClient]:
         """An engine client; engine errors become OperationFailed naming the image."""
         import docker.errors
 
@@ -178,27 +141,36 @@ class DockerEngineBuilder:
             yield client
         except docker.errors.APIError as exc:
             raise OperationFailed(
-                f"the Docker engine refused the {request.app} image: {exc.explanation or exc}"
+                f"the Docker engine refused the {app} image: {exc.explanation or exc}"
             ) from exc
         except docker.errors.DockerException as exc:
-            raise OperationFailed(f"Docker engine error for the {request.app} image: {exc}") from exc
+            raise OperationFailed(f"Docker engine error for the {app} image: {exc}") from exc
         finally:
             client.close()
 
-    def _build(self, client: APIClient, request: BuildRequest, emit: EventSink) -> str:
+    def _build(
+        self, client: APIClient, request: BuildRequest, emit: EventSink, *, shared_stage: bool = False
+    ) -> str:
+        """Build the request's image or, with ``shared_stage``, only the stages every image shares
+        (untagged: it lives on as layer cache; its events carry the app ``shared``)."""
         started = time.monotonic()
-        ref = str(request.image)
+        if shared_stage:
+            app, target, tag = SHARED, SHARED_STAGE, None
+        else:
+            app, target, tag = request.app, request.target, str(request.image)
+        what = tag or f"the shared {target} stage"
         emit(
             Event(
                 "image.build_started",
-                f"building {ref} with the Docker engine",
-                data={"app": request.app, "ref": ref, "builder": self.name},
+                f"building {what} with the Docker engine",
+                data={"app": app, "ref": tag or target, "target": target, "builder": self.name},
             )
         )
         stream = client.build(
             path=str(request.context_dir),
             dockerfile=request.dockerfile,
-            tag=ref,
+            target=target,
+            tag=tag,
             buildargs=dict(request.build_args),
             rm=True,
             forcerm=True,
@@ -207,18 +179,19 @@ class DockerEngineBuilder:
             network_mode=self.network_mode,
             decode=True,
         )
-        image_id, steps, cached = _follow_build(stream, request.app, emit)
+        image_id, steps, cached = _follow_build(stream, app, emit)
+        duration = time.monotonic() - started
         emit(
             Event(
                 "image.build_done",
-                f"built {ref} in {time.monotonic() - started:.1f}s ({cached}/{steps} steps from cache)",
+                f"built {what} in {duration:.1f}s ({cached}/{steps} steps from cache)",
                 data={
-                    "app": request.app,
-                    "ref": ref,
+                    "app": app,
+                    "ref": tag or target,
                     "image_id": image_id,
                     "steps": steps,
                     "cached_steps": cached,
-                    "duration_s": round(time.monotonic() - started, 3),
+                    "duration_s": round(duration, 3),
                 },
             )
         )

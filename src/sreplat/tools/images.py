@@ -3,9 +3,10 @@
 ``build_and_push`` is what targets call. For each app (api, worker, concurrently) it asks the
 registry whether ``<registry prefix>/<app>:<sha>`` exists: if so the build is skipped and the
 registry's digest reused (tags are immutable); if not, a builder (the local Docker engine, or
-Cloud Build) builds and pushes it. When every app has a digest, the image manifest
-``<state dir>/images.json`` is written in one atomic rename, so a deploy ships exactly the digests
-that were built, and a failed run leaves the previous manifest as it was.
+Cloud Build) builds and pushes it: the target named after the app in the one multi-target
+``apps/Dockerfile``, whose stages up to ``runtime`` the images share. When every app has a
+digest, the image manifest ``<state dir>/images.json`` is written in one atomic rename, so a deploy
+ships exactly the digests that were built, and a failed run leaves the previous manifest as it was.
 
 The build context is ``apps/`` as committed at the SHA: the work tree when the SHA is HEAD and the
 tree is clean (or ``allow_dirty``), else that commit's ``apps/`` exported to a temporary folder.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +33,7 @@ from sreplat.tools.registry import ImageRef, RegistryClient, RegistryCredentials
 APPS: tuple[str, ...] = ("api", "worker")
 MANIFEST_FILE = "images.json"
 CONTEXT_SUBDIR = "apps"
+DOCKERFILE = "Dockerfile"  # in CONTEXT_SUBDIR; one build target (stage) per app
 DEFAULT_SOURCE_URL = "https://github.com/sreplat/sreplat"
 
 T = TypeVar("T")
@@ -43,7 +46,8 @@ class BuildRequest:
     app: str
     image: ImageRef
     context_dir: Path  # the ``apps/`` folder
-    dockerfile: str  # relative to context_dir, e.g. ``api/Dockerfile``
+    dockerfile: str  # relative to context_dir: ``Dockerfile``
+    target: str  # the Dockerfile stage that is this image: the app's name
     build_args: Mapping[str, str] = field(default_factory=dict)
     credentials: RegistryCredentials | None = None  # for the push
 
@@ -177,9 +181,9 @@ def build_and_push(
 
     ``sha`` is any revision of ``repo``; images are tagged with the full SHA it resolves to.
     ``build_args`` are passed to every build (``BASE_IMAGE``/``BUILDER_IMAGE`` point the
-    Dockerfiles at a mirror or a locally made base). Raises UsageError before anything is built
-    (bad SHA, dirty tree, bad prefix), OperationFailed when a lookup, build or push fails; in
-    every failure the manifest is left untouched.
+    Dockerfile at a mirror or a locally made base). Raises UsageError before anything is built
+    (bad SHA, dirty tree, bad prefix, no Dockerfile stage for an app), OperationFailed when a
+    lookup, build or push fails; in every failure the manifest is left untouched.
     """
     unknown = [app for app in apps if app not in APPS]
     if unknown or not apps:
@@ -222,12 +226,14 @@ def build_and_push(
                 context = Path(scratch) / CONTEXT_SUBDIR
                 git.export_tree(repo, full_sha, CONTEXT_SUBDIR, context)
 
+            _check_targets(context, missing, full_sha)
             requests = {
                 app: BuildRequest(
                     app=app,
                     image=images[app],
                     context_dir=context,
-                    dockerfile=f"{app}/Dockerfile",
+                    dockerfile=DOCKERFILE,
+                    target=app,
                     build_args=args,
                     credentials=credentials,
                 )
@@ -255,6 +261,33 @@ def build_and_push(
         )
     )
     return manifest
+
+
+# ``FROM [--platform=…] <image> AS <stage>``; stage names are case-insensitive, like the engine's.
+_STAGE_RE = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*\S+\s+AS\s+(\S+)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def _check_targets(context: Path, apps: Sequence[str], sha: str) -> None:
+    """Refuse, before any build, a commit whose Dockerfile has no stage for an app to build.
+
+    Commits made before the images moved to one multi-target file have ``apps/<app>/Dockerfile``
+    instead: saying so beats the builder's "cannot locate Dockerfile" after an upload.
+    """
+    where = f"{CONTEXT_SUBDIR}/{DOCKERFILE}"
+    try:
+        text = (context / DOCKERFILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(
+            f"there is no {where} at {sha[:12]}, so its images cannot be built",
+            hint=f"the images are built from one {where} with a stage per app ({', '.join(APPS)})",
+        ) from None
+    stages = {name.lower() for name in _STAGE_RE.findall(text)}
+    absent = [app for app in apps if app not in stages]
+    if absent:
+        raise UsageError(
+            f"{where} at {sha[:12]} has no build stage named {', '.join(absent)}",
+            hint=f"each app is a stage of {where}: FROM runtime AS <app>",
+        )
 
 
 def _run_all(
