@@ -1,4 +1,5 @@
-"""Fixtures for the bundled apps: settings on the test's Redis, the Flask app, span capture."""
+"""Fixtures for the bundled apps: settings on the test's Redis, the Flask app, span capture, and
+``sreplat-api`` as a real gunicorn process."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from redis import Redis
 from sreplat_apps.api import create_app
 from sreplat_apps.settings import Settings
+
+from tests.support.apps import AppProcess, app_env, start_api
+from tests.support.redis_server import free_port
 
 _LOGGERS = ("", "rq", "rq.worker", "rq.job")
 _RECORD_FLAGS = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
@@ -60,6 +64,16 @@ def app(settings: Settings, spans: InMemorySpanExporter) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def api(redis_url: str, tmp_path: Path) -> Iterator[tuple[AppProcess, int]]:
+    """``sreplat-api`` as a process (gunicorn, two workers) on the test's Redis: (process, port).
+    It runs under tmp_path/rt and logs to tmp_path/api.log."""
+    port = free_port()
+    process = start_api(app_env(redis_url, tmp_path / "rt"), port, tmp_path / "api.log", workers=2)
+    yield process, port
+    process.stop(timeout=30)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,14 +23,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.e2e, pytest.mark.slow]
 def _worker_pids(master: int) -> set[int]:
     path = Path(f"/proc/{master}/task/{master}/children")
     return {int(pid) for pid in path.read_text().split()} if path.exists() else set()
-
-
-@pytest.fixture
-def api(redis_url: str, tmp_path: Path) -> Iterator[tuple[AppProcess, int]]:
-    port = free_port()
-    process = start_api(app_env(redis_url, tmp_path / "rt"), port, tmp_path / "api.log", workers=2)
-    yield process, port
-    process.stop(timeout=30)
 
 
 def test_master_imports_no_application_module() -> None:

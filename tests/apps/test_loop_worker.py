@@ -7,14 +7,11 @@ import json
 import signal
 import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from redis import Redis
 
-from tests.support.apps import AppProcess, app_env, start_api
-from tests.support.redis_server import free_port
+from tests.support.apps import AppProcess
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e, pytest.mark.slow]
 
@@ -62,14 +59,6 @@ class Reader:
             return self.buffer == b"" and self.sock.recv(1) == b""
         except ConnectionResetError:
             return True
-
-
-@pytest.fixture
-def api(redis_url: str, tmp_path: Path) -> Iterator[tuple[AppProcess, int]]:
-    port = free_port()
-    process = start_api(app_env(redis_url, tmp_path / "rt"), port, tmp_path / "api.log", workers=2)
-    yield process, port
-    process.stop(timeout=30)
 
 
 def _connect(port: int) -> tuple[socket.socket, Reader]:

@@ -3,6 +3,8 @@ the resource kinds sreplat touches, over HTTPS with a bearer token like a GKE co
 
 It stores objects; it is not a controller. Tests (or ``reactors``, called after every write)
 set the ``status`` a controller would have written (``kube_controllers`` has the usual ones).
+``admission`` checks run before every create and update (dry runs included), as a validating
+admission webhook does: one that returns a message refuses the write with 422 Invalid.
 Lists honour ``labelSelector`` (=, ==, !=, in, notin, exists, !exists) and ``fieldSelector`` on
 metadata.name / metadata.namespace.
 
@@ -67,6 +69,8 @@ _BY_PATH = {(k.group, k.version, k.resource): k for k in KINDS}
 _BY_RESOURCE = {(k.group, k.resource): k for k in KINDS}
 
 Reactor = Callable[["KubeDouble", str, dict[str, Any]], None]  # (double, verb, stored object)
+# (verb, object to be written) → None to admit it, or the reason it is refused
+Admission = Callable[[str, dict[str, Any]], str | None]
 WATCH_EVENTS_KEPT = 2000
 
 
@@ -96,6 +100,7 @@ class KubeDouble(DoubleServer):
         # (group, resource, namespace or "", name) → object
         self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         self.reactors: list[Reactor] = []
+        self.admission: list[Admission] = []
         self._rv = itertools.count(1000)
         self._watches: list[_Watch] = []
         # (resourceVersion, group, resource, namespace, event type, object) for watch replays
@@ -182,6 +187,13 @@ class KubeDouble(DoubleServer):
                 for (g, r, ns, _), o in sorted(self.objects.items())
                 if (g, r) == (k.group, k.resource) and (namespace is None or ns == namespace)
             ]
+
+    def names_in(self, namespace: str) -> list[tuple[str, str]]:
+        """(kind, name) of every object in ``namespace``, sorted."""
+        with self.lock:
+            return sorted(
+                (obj["kind"], name) for (_, _, ns, name), obj in self.objects.items() if ns == namespace
+            )
 
     def _kind_of(self, obj: dict[str, Any]) -> Kind:
         group, _, version = obj["apiVersion"].rpartition("/")
@@ -376,6 +388,8 @@ class KubeDouble(DoubleServer):
         if kind.namespaced:
             updated["metadata"]["namespace"] = namespace
         updated["apiVersion"], updated["kind"] = kind.api_version, kind.kind
+        if refused := self._admit("update", updated):
+            return refused
         if dry_run:
             return Response(body=updated)
         self._stamp(updated, current)
@@ -402,6 +416,8 @@ class KubeDouble(DoubleServer):
         if kind.namespaced:
             meta["namespace"] = namespace
         body["apiVersion"], body["kind"] = kind.api_version, kind.kind
+        if refused := self._admit("create", body):
+            return refused
         if dry_run:
             return Response(201, body)
         self._stamp(body, None)
@@ -503,6 +519,14 @@ class KubeDouble(DoubleServer):
                 "items": items,
             }
         )
+
+    def _admit(self, verb: str, obj: dict[str, Any]) -> Response | None:
+        for check in list(self.admission):
+            reason = check(verb, obj)
+            if reason is not None:
+                name = obj.get("metadata", {}).get("name", "")
+                return self.error(422, f'{obj["kind"]} "{name}" is invalid: {reason}')
+        return None
 
     def _react(self, verb: str, obj: dict[str, Any]) -> None:
         for reactor in list(self.reactors):

@@ -327,6 +327,36 @@ def test_kube_create_patch_replace_delete_and_generation(kube_double: KubeDouble
         assert kube_double.list("Deployment") == []
 
 
+def test_kube_admission_refuses_creates_and_updates_dry_runs_included(
+    kube_double: KubeDouble, kube_ca_pem: str
+) -> None:
+    from kubernetes import client
+
+    def at_most_two(verb: str, obj: dict[str, Any]) -> str | None:
+        replicas = obj.get("spec", {}).get("replicas", 1)
+        return f"{verb}: {replicas} replicas is too many" if replicas > 2 else None
+
+    kube_double.put(namespace())
+    kube_double.admission.append(at_most_two)
+    with _kube_api(kube_double, kube_ca_pem) as api:
+        apps = client.AppsV1Api(api)
+        for dry_run in (None, "All"):
+            with pytest.raises(client.ApiException) as info:
+                apps.create_namespaced_deployment(
+                    "sreplat", deployment("worker", replicas=3), dry_run=dry_run
+                )
+            assert info.value.status == 422
+            message = json.loads(info.value.body)["message"]
+            assert message == 'Deployment "worker" is invalid: create: 3 replicas is too many'
+        apps.create_namespaced_deployment("sreplat", deployment("worker", replicas=2))
+        with pytest.raises(client.ApiException) as info:
+            apps.patch_namespaced_deployment("worker", "sreplat", {"spec": {"replicas": 5}})
+        assert info.value.status == 422 and "update: 5 replicas" in info.value.body
+    stored = kube_double.get("Deployment", "worker", "sreplat")
+    assert stored is not None and stored["spec"]["replicas"] == 2
+    assert kube_double.names_in("sreplat") == [("Deployment", "worker")]
+
+
 def test_kube_secrets_as_helm_storage_by_label(kube_double: KubeDouble, kube_ca_pem: str) -> None:
     from kubernetes import client
 

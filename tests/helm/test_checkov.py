@@ -3,16 +3,14 @@ the skip set in helm/.checkov.yaml, where every skip carries its reason."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from sreplat import proc
-from tests.helm.charts import HELM_DIR, REPO, pod_spec, rendered, scenarios, workloads
+from tests.helm.charts import HELM_DIR, pod_spec, rendered, scenarios, workloads
+from tests.support import checkov
 
 pytestmark = [pytest.mark.helm, pytest.mark.slow]
 
@@ -21,35 +19,16 @@ CHECKOV_CONFIG = HELM_DIR / ".checkov.yaml"
 REASONED_SKIPS = {"CKV_K8S_15", "CKV_K8S_35", "CKV_K8S_40", "CKV_K8S_43"}
 
 
-def checkov_binary() -> str:
-    local = REPO / ".tools" / "checkov" / "bin" / "checkov"
-    found = str(local) if local.exists() else shutil.which("checkov")
-    if found is None:
-        pytest.fail("checkov is not installed: run `make .tools/checkov/.installed` (make test does)")
-    return found
-
-
 def run_checkov(directory: Path) -> dict[str, Any]:
-    # checkov exits 1 when a check fails; the JSON report says which.
-    result = proc.run(
-        [checkov_binary(), "--config-file", str(CHECKOV_CONFIG), "-d", str(directory), "-o", "json"],
-        ok_codes=(0, 1),
-        timeout=600,
-    )
-    report = json.loads(result.stdout)
-    # One framework gives one report object; several would give a list.
-    assert isinstance(report, dict), "expected a single (kubernetes) report"
-    return report
+    return checkov.run_checkov(directory, config=CHECKOV_CONFIG, framework="kubernetes")
 
 
 def test_skip_set_is_exactly_the_reasoned_one() -> None:
     config = yaml.safe_load(CHECKOV_CONFIG.read_text())
-    assert set(config["skip-check"]) == REASONED_SKIPS
     assert config["framework"] == ["kubernetes"]
-    lines = CHECKOV_CONFIG.read_text().splitlines()
-    for check in REASONED_SKIPS:
-        at = lines.index(f"  - {check}")
-        assert lines[at - 1].lstrip().startswith("#"), f"{check} has no reason above it"
+    reasons = checkov.skip_reasons(CHECKOV_CONFIG)
+    assert set(reasons) == REASONED_SKIPS
+    assert [check for check, why in reasons.items() if not why] == [], "skips with no reason above them"
 
 
 def test_rendered_manifests_pass_checkov(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """sreplat.tools.helm: the release manager on the real Helm SDK.
 
-Most tests drive the real SDK (memory storage driver) against the Kubernetes API double in
-fake_kube_api.py, so installs, upgrades, waits, rollbacks and uninstalls go through client-go
-for real. Stuck ``pending-*`` releases cannot be produced on demand that way; those tests use
-fake_helm_config.py, a double of ``helm_python.Config``.
+Most tests drive the real SDK (memory storage driver) against the Kubernetes API double of
+tests/doubles/kube.py, with its workload controller marking rollouts ready, so installs,
+upgrades, waits, rollbacks and uninstalls go through client-go for real. Stuck ``pending-*``
+releases cannot be produced on demand that way; those tests use fake_helm_config.py, a double
+of ``helm_python.Config``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from sreplat.errors import ExitCode, LockHeld, OperationFailed, UsageError
 from sreplat.events import Event
 from sreplat.tools import helm as helm_tool
 from sreplat.tools.helm import ClusterUnreachable, KubeAccess, ReleaseManager, ReleasePending
+from tests.doubles.base import Request
+from tests.doubles.fixtures import KUBE_TOKEN
+from tests.doubles.kube import KubeDouble
+from tests.doubles.kube_controllers import WorkloadController
 from tests.helm.charts import CHARTS, HELM_DIR, objects_of, render_templates
 from tests.helm.fake_helm_config import FakeHelmConfig, revision
-from tests.helm.fake_kube_api import FakeKubeAPI
 
 pytestmark = pytest.mark.helm
 
@@ -33,12 +37,17 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 @pytest.fixture
-def api() -> Iterator[FakeKubeAPI]:
-    fake = FakeKubeAPI().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
+def workloads(kube_double: KubeDouble) -> WorkloadController:
+    """Workloads become ready as soon as they are applied, unless ``never_ready`` says not."""
+    controller = WorkloadController()
+    kube_double.reactors.append(controller)
+    return controller
+
+
+@pytest.fixture
+def cluster(kube_double: KubeDouble, workloads: WorkloadController) -> KubeDouble:
+    """The API double with its workload controller."""
+    return kube_double
 
 
 @pytest.fixture
@@ -47,8 +56,8 @@ def events() -> list[Event]:
 
 
 @pytest.fixture
-def manager(api: FakeKubeAPI, events: list[Event]) -> Iterator[ReleaseManager]:
-    access = KubeAccess.from_token(server=api.url, token=TOKEN, ca_pem=None)
+def manager(cluster: KubeDouble, kube_ca_pem: str, events: list[Event]) -> Iterator[ReleaseManager]:
+    access = KubeAccess.from_token(server=cluster.url, token=KUBE_TOKEN, ca_pem=kube_ca_pem)
     with ReleaseManager(access, namespace=NS, storage_driver="memory", on_event=events.append) as m:
         yield m
 
@@ -57,39 +66,54 @@ def kinds(events: list[Event]) -> list[str]:
     return [e.kind for e in events]
 
 
-def redis_password(api: FakeKubeAPI) -> str:
-    secret = api.get("Secret", NS, "redis")
+def redis_password(cluster: KubeDouble) -> str:
+    secret = cluster.get("Secret", "redis", NS)
     assert secret is not None
     return base64.b64decode(secret["data"]["redis-password"]).decode()
 
 
-def writes(api: FakeKubeAPI) -> list[tuple[str, str]]:
-    return [r for r in api.requests if r[0] in WRITES]
+def writes(cluster: KubeDouble) -> list[Request]:
+    return [r for r in cluster.calls() if r.method in WRITES]
+
+
+def kubeconfig(cluster: KubeDouble, ca_pem: str) -> dict[str, Any]:
+    """A kubeconfig for the double, as a user would have it (default namespace ``NS``)."""
+    ca_data = base64.b64encode(ca_pem.encode()).decode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "double", "cluster": {"server": cluster.url, "certificate-authority-data": ca_data}}
+        ],
+        "users": [{"name": "double", "user": {"token": KUBE_TOKEN}}],
+        "contexts": [{"name": "double", "context": {"cluster": "double", "user": "double", "namespace": NS}}],
+        "current-context": "double",
+    }
 
 
 # --- install, upgrade, history ------------------------------------------------------------------
 
 
 def test_install_then_upgrade_keeps_history_and_the_redis_password(
-    manager: ReleaseManager, api: FakeKubeAPI, events: list[Event]
+    manager: ReleaseManager, cluster: KubeDouble, events: list[Event]
 ) -> None:
     first = manager.upgrade_install("redis", HELM_DIR / "redis", {}, wait=True, timeout=60)
     assert (first.action, first.release.revision, first.release.status) == ("installed", 1, "deployed")
     assert first.previous_revision is None and first.recovered_from is None
     assert "redis-cli" in first.notes
-    password = redis_password(api)
+    password = redis_password(cluster)
     assert password.isalnum() and len(password) == 32
     # Server-side apply through the real client: the objects are in the API server.
-    assert ("StatefulSet", "redis") in api.kinds(NS)
+    assert ("StatefulSet", "redis") in cluster.names_in(NS)
 
     second = manager.upgrade_install(
         "redis", HELM_DIR / "redis", {"persistence": {"size": "9Gi"}}, timeout=60
     )
     assert (second.action, second.release.revision, second.previous_revision) == ("upgraded", 2, 1)
-    sts = api.get("StatefulSet", NS, "redis")
+    sts = cluster.get("StatefulSet", "redis", NS)
     assert sts is not None
     assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "9Gi"
-    assert redis_password(api) == password, "an upgrade must keep the generated password"
+    assert redis_password(cluster) == password, "an upgrade must keep the generated password"
 
     assert [(r.revision, r.status) for r in manager.history("redis")] == [(1, "superseded"), (2, "deployed")]
     status = manager.status("redis")
@@ -111,27 +135,27 @@ def test_unknown_release_has_no_history(manager: ReleaseManager) -> None:
 
 
 def test_uninstall_keeps_secret_so_a_reinstall_finds_the_same_password(
-    manager: ReleaseManager, api: FakeKubeAPI, events: list[Event]
+    manager: ReleaseManager, cluster: KubeDouble, events: list[Event]
 ) -> None:
     manager.upgrade_install("redis", HELM_DIR / "redis", timeout=60)
-    password = redis_password(api)
+    password = redis_password(cluster)
     gone = manager.uninstall("redis", timeout=60)
     assert gone is not None and gone.status == "uninstalled"
-    assert api.kinds(NS) == [("Secret", "redis")]  # helm.sh/resource-policy: keep
+    assert cluster.names_in(NS) == [("Secret", "redis")]  # helm.sh/resource-policy: keep
     assert manager.history("redis") == ()
     assert manager.uninstall("redis") is None
     assert kinds(events)[-1] == "helm.uninstall.skipped"
     again = manager.upgrade_install("redis", HELM_DIR / "redis", timeout=60)
     assert again.action == "installed"
-    assert redis_password(api) == password
+    assert redis_password(cluster) == password
 
 
-def test_explicit_rollback(manager: ReleaseManager, api: FakeKubeAPI) -> None:
+def test_explicit_rollback(manager: ReleaseManager, cluster: KubeDouble) -> None:
     manager.upgrade_install("api", HELM_DIR / "api", {"image": {"tag": "v1"}}, timeout=60)
     manager.upgrade_install("api", HELM_DIR / "api", {"image": {"tag": "v2"}}, timeout=60)
     back = manager.rollback("api", 1, timeout=60)
     assert (back.revision, back.status) == (3, "deployed")
-    deployment = api.get("Deployment", NS, "api")
+    deployment = cluster.get("Deployment", "api", NS)
     assert deployment is not None
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "sreplat/api:v1"
     with pytest.raises(UsageError):
@@ -143,10 +167,10 @@ def test_explicit_rollback(manager: ReleaseManager, api: FakeKubeAPI) -> None:
 
 @pytest.mark.slow
 def test_upgrade_that_never_becomes_ready_is_rolled_back(
-    manager: ReleaseManager, api: FakeKubeAPI, events: list[Event]
+    manager: ReleaseManager, cluster: KubeDouble, workloads: WorkloadController, events: list[Event]
 ) -> None:
     manager.upgrade_install("api", HELM_DIR / "api", {"image": {"tag": "v1"}}, timeout=60)
-    api.never_ready = lambda obj: obj["kind"] == "Deployment" and ":v2" in json.dumps(obj["spec"])
+    workloads.never_ready = lambda obj: obj["kind"] == "Deployment" and ":v2" in json.dumps(obj["spec"])
     with pytest.raises(OperationFailed) as caught:
         manager.upgrade_install("api", HELM_DIR / "api", {"image": {"tag": "v2"}}, wait=True, timeout=5)
     assert "not ready in time" in caught.value.message
@@ -156,22 +180,25 @@ def test_upgrade_that_never_becomes_ready_is_rolled_back(
         (2, "failed"),
         (3, "deployed"),
     ]
-    deployment = api.get("Deployment", NS, "api")
+    deployment = cluster.get("Deployment", "api", NS)
     assert deployment is not None
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "sreplat/api:v1"
     failed = [e for e in events if e.kind == "helm.failed"]
     assert failed and failed[0].data["rolled_back"] is True
 
 
-def test_install_the_cluster_rejects_leaves_nothing(manager: ReleaseManager, api: FakeKubeAPI) -> None:
-    api.reject = lambda obj: obj.get("kind") == "Deployment"
+def test_install_the_cluster_rejects_leaves_nothing(manager: ReleaseManager, cluster: KubeDouble) -> None:
+    def no_deployments(_verb: str, obj: dict[str, Any]) -> str | None:
+        return "rejected by the test" if obj["kind"] == "Deployment" else None
+
+    cluster.admission.append(no_deployments)
     with pytest.raises(OperationFailed) as caught:
         manager.upgrade_install("api", HELM_DIR / "api", timeout=30)
     assert "install of api failed" in caught.value.message
     assert "nothing is left installed" in caught.value.message
     assert "rejected by the test" in (caught.value.detail or "")
     assert manager.history("api") == ()
-    assert api.kinds(NS) == []
+    assert cluster.names_in(NS) == []
 
 
 @pytest.mark.parametrize(
@@ -186,7 +213,7 @@ def test_install_the_cluster_rejects_leaves_nothing(manager: ReleaseManager, api
 )
 def test_bad_input_is_a_usage_error_and_touches_nothing(
     manager: ReleaseManager,
-    api: FakeKubeAPI,
+    cluster: KubeDouble,
     release: str,
     chart: str,
     values: dict[str, Any],
@@ -196,7 +223,7 @@ def test_bad_input_is_a_usage_error_and_touches_nothing(
         manager.upgrade_install(release, HELM_DIR / chart, values)
     assert complaint in caught.value.message
     assert caught.value.exit_code == ExitCode.USAGE
-    assert api.requests == [], "nothing may reach the cluster before the input is checked"
+    assert cluster.calls() == [], "nothing may reach the cluster before the input is checked"
 
 
 def test_unreachable_cluster_is_reported_without_the_token(events: list[Event]) -> None:
@@ -229,13 +256,15 @@ def test_client_dry_run_install_needs_no_cluster(chart: str, events: list[Event]
     assert all(e.data.get("dry_run") for e in events)
 
 
-def test_client_dry_run_upgrade_stores_and_applies_nothing(manager: ReleaseManager, api: FakeKubeAPI) -> None:
+def test_client_dry_run_upgrade_stores_and_applies_nothing(
+    manager: ReleaseManager, cluster: KubeDouble
+) -> None:
     manager.upgrade_install("api", HELM_DIR / "api", {"image": {"tag": "v1"}}, timeout=60)
-    before = len(writes(api))
+    before = len(writes(cluster))
     result = manager.upgrade_install("api", HELM_DIR / "api", {"image": {"tag": "v2"}}, dry_run=True)
     assert (result.action, result.release.revision, result.previous_revision) == ("upgraded", 2, 1)
     assert "sreplat/api:v2" in result.manifest
-    assert len(writes(api)) == before
+    assert len(writes(cluster)) == before
     assert [r.revision for r in manager.history("api")] == [1]
 
 
@@ -243,7 +272,7 @@ def test_client_dry_run_upgrade_stores_and_applies_nothing(manager: ReleaseManag
 
 
 def test_diff_before_install_adds_everything_and_hides_secrets(
-    manager: ReleaseManager, api: FakeKubeAPI
+    manager: ReleaseManager, cluster: KubeDouble
 ) -> None:
     plan = manager.diff("redis", HELM_DIR / "redis", {})
     assert plan.deployed_revision is None
@@ -251,15 +280,15 @@ def test_diff_before_install_adds_everything_and_hides_secrets(
     assert {c.ref.kind for c in plan.changes} >= {"StatefulSet", "Secret", "Service", "NetworkPolicy"}
     secret = next(c for c in plan.changes if c.ref.kind == "Secret")
     assert "redis-password: <redacted, changed>" in secret.diff
-    assert writes(api) == [], "a plan changes nothing"
+    assert writes(cluster) == [], "a plan changes nothing"
 
 
 def test_diff_after_install_shows_only_real_changes(
-    manager: ReleaseManager, api: FakeKubeAPI, events: list[Event]
+    manager: ReleaseManager, cluster: KubeDouble, events: list[Event]
 ) -> None:
     manager.upgrade_install("redis", HELM_DIR / "redis", {}, timeout=60)
-    password = redis_password(api)
-    before = len(writes(api))
+    password = redis_password(cluster)
+    before = len(writes(cluster))
     same = manager.diff("redis", HELM_DIR / "redis", {})
     assert same.deployed_revision == 1
     # The dry run is cluster-aware: lookup finds the live Secret, so the password is unchanged.
@@ -272,7 +301,7 @@ def test_diff_after_install_shows_only_real_changes(
     assert changed.summary() == {"added": 0, "removed": 0, "changed": 2}
     everything = " ".join(c.diff for plan in (same, changed) for c in plan.changes)
     assert password not in everything and base64.b64encode(password.encode()).decode() not in everything
-    assert len(writes(api)) == before
+    assert len(writes(cluster)) == before
     assert [r.revision for r in manager.history("redis")] == [1]
     assert events[-1].kind == "helm.diff" and events[-1].data["changed"] == 2
 
@@ -281,7 +310,7 @@ def test_diff_after_install_shows_only_real_changes(
 
 
 def test_kubeconfig_reaches_helm_through_memory_not_disk(
-    api: FakeKubeAPI, monkeypatch: pytest.MonkeyPatch
+    cluster: KubeDouble, kube_ca_pem: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import helm_python
 
@@ -294,11 +323,11 @@ def test_kubeconfig_reaches_helm_through_memory_not_disk(
         # Read while it is open: it is the kubeconfig, in an anonymous memory file.
         assert path.startswith("/proc/self/fd/")
         assert os.readlink(path).startswith("/memfd:")
-        assert json.loads(Path(path).read_text())["clusters"][0]["cluster"]["server"] == api.url
+        assert json.loads(Path(path).read_text())["clusters"][0]["cluster"]["server"] == cluster.url
         return real(**kwargs)
 
     monkeypatch.setattr(helm_python, "Config", recording)
-    access = KubeAccess.from_kubeconfig(json.loads(api.kubeconfig(namespace=NS)))
+    access = KubeAccess.from_kubeconfig(kubeconfig(cluster, kube_ca_pem))
     m = ReleaseManager(access, namespace=NS, storage_driver="memory")
     assert m.history("api") == ()
     m.history("api", namespace="other")  # one Config per namespace, same memory file

@@ -5,11 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.redis_server import free_port
 
 
 def free_run(length: int) -> int:

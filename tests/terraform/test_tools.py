@@ -2,43 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.support import checkov
 from tests.terraform.hcl import TERRAFORM_DIR
 
-REPO = TERRAFORM_DIR.parent
 CHECKOV_CONFIG = TERRAFORM_DIR / ".checkov.yaml"
 
 
-def checkov_binary() -> str:
-    local = REPO / ".tools" / "checkov" / "bin" / "checkov"
-    found = str(local) if local.exists() else shutil.which("checkov")
-    if found is None:
-        pytest.fail("checkov is not installed: run `make .tools/checkov/.installed` (make test does)")
-    return found
-
-
-def run_checkov(directory: Path) -> dict[str, object]:
-    result = subprocess.run(
-        [checkov_binary(), "--config-file", str(CHECKOV_CONFIG), "-d", str(directory), "-o", "json"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode in (0, 1), result.stderr[-2000:]
-    report = json.loads(result.stdout)
-    reports = report if isinstance(report, list) else [report]
-    [terraform] = [r for r in reports if r.get("check_type") == "terraform"]
-    return dict(terraform)
+def run_checkov(directory: Path) -> dict[str, Any]:
+    return checkov.run_checkov(directory, config=CHECKOV_CONFIG, framework="terraform")
 
 
 @pytest.mark.terraform
@@ -61,7 +39,7 @@ def test_checkov_finds_no_failed_check_in_terraform() -> None:
     report = run_checkov(TERRAFORM_DIR)
     summary = report["summary"]
     assert isinstance(summary, dict)
-    failed = report["results"]["failed_checks"]  # type: ignore[index]
+    failed = report["results"]["failed_checks"]
     assert summary["failed"] == 0, "\n".join(
         f"{c['check_id']} {c['resource']} {c['file_path']}" for c in failed
     )
@@ -83,18 +61,11 @@ def test_checkov_with_our_config_still_catches_a_violation(tmp_path: Path) -> No
         "}\n"
     )
     report = run_checkov(bad)
-    failed = {c["check_id"] for c in report["results"]["failed_checks"]}  # type: ignore[index]
+    failed = {c["check_id"] for c in report["results"]["failed_checks"]}
     assert "CKV_GCP_16" in failed  # DNSSEC
 
 
 def test_every_checkov_skip_has_a_reason() -> None:
-    lines = CHECKOV_CONFIG.read_text().splitlines()
-    start = lines.index("skip-check:")
-    skips = 0
-    for number, line in enumerate(lines[start + 1 :], start=start + 1):
-        match = re.fullmatch(r"\s+- (CKV2?_\w+)", line)
-        if match is None:
-            continue
-        skips += 1
-        assert lines[number - 1].strip().startswith("#"), f"{match.group(1)} has no reason comment above it"
-    assert skips > 0
+    reasons = checkov.skip_reasons(CHECKOV_CONFIG)
+    assert reasons
+    assert [check for check, why in reasons.items() if not why] == [], "skips with no reason above them"

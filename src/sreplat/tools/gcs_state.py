@@ -49,6 +49,20 @@ def validate_bucket_name(name: str) -> None:
         )
 
 
+def _client(access: GcpAccess) -> Any:
+    from google.cloud import storage  # type: ignore[attr-defined]  # (no py.typed)
+
+    return storage.Client(
+        project=access.project,
+        credentials=access.resolved_credentials(),
+        client_options=access.endpoints.options("storage"),
+    )
+
+
+def _blob(access: GcpAccess, bucket: str, name: str) -> Any:
+    return _client(access).bucket(bucket).blob(name)
+
+
 def ensure_state_bucket(
     access: GcpAccess,
     name: str,
@@ -64,13 +78,7 @@ def ensure_state_bucket(
             f"invalid bucket location {location!r}", hint="a region such as asia-south1, or US/EU"
         )
     deadline = Deadline(timeout)
-    from google.cloud import storage  # type: ignore[attr-defined]  # (no py.typed)
-
-    client = storage.Client(
-        project=access.project,
-        credentials=access.resolved_credentials(),
-        client_options=access.endpoints.options("storage"),
-    )
+    client = _client(access)
     bucket = _lookup(client, name, deadline)
     if bucket is None:
         created = _create(client, name, location, deadline)
@@ -175,20 +183,10 @@ class StackState:
         return self.resources == 0
 
 
-def _client(access: GcpAccess) -> Any:
-    from google.cloud import storage  # type: ignore[attr-defined]  # (no py.typed)
-
-    return storage.Client(
-        project=access.project,
-        credentials=access.resolved_credentials(),
-        client_options=access.endpoints.options("storage"),
-    )
-
-
 def read_object(access: GcpAccess, bucket: str, name: str, *, timeout: float = 30.0) -> bytes | None:
     """The object's bytes, or None when it (or the bucket) does not exist."""
     deadline = Deadline(timeout)
-    blob = _client(access).bucket(bucket).blob(name)
+    blob = _blob(access, bucket, name)
     try:
         data: bytes = gcp_call(
             f"reading gs://{bucket}/{name}",
@@ -210,7 +208,7 @@ def write_object(
     timeout: float = 30.0,
 ) -> None:
     deadline = Deadline(timeout)
-    blob = _client(access).bucket(bucket).blob(name)
+    blob = _blob(access, bucket, name)
     gcp_call(
         f"writing gs://{bucket}/{name}",
         deadline,
@@ -221,7 +219,7 @@ def write_object(
 def delete_object(access: GcpAccess, bucket: str, name: str, *, timeout: float = 30.0) -> bool:
     """Delete the object; False when it was not there."""
     deadline = Deadline(timeout)
-    blob = _client(access).bucket(bucket).blob(name)
+    blob = _blob(access, bucket, name)
     try:
         gcp_call(f"deleting gs://{bucket}/{name}", deadline, lambda t: blob.delete(timeout=t, retry=None))
     except ResourceMissing:

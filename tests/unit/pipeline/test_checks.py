@@ -53,7 +53,8 @@ def test_a_raising_check_is_unknown_with_the_reason() -> None:
         raise ValueError("bad")
 
     results = run_checks([Check("x", broken), Check("y", buggy)])  # type: ignore[arg-type]
-    assert results[0].verdict is Verdict.UNKNOWN and results[0].summary == "cannot reach it (hint: start it)"
+    assert results[0].verdict is Verdict.UNKNOWN and results[0].summary == "cannot reach it"
+    assert results[0].hint == "start it"
     assert results[1].verdict is Verdict.UNKNOWN and "ValueError: bad" in results[1].summary
 
 

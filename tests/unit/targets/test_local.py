@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from sreplat.errors import UsageError
 from sreplat.pipeline import Verdict, run_checks
 from sreplat.targets import load_target
 from sreplat.targets.local import LocalTarget, worker_release
+from tests.support.http_server import serving
 
 
 @pytest.fixture
@@ -95,13 +95,8 @@ def metrics_port() -> Iterator[int]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as port:
+        yield port
 
 
 def test_worker_release_is_read_from_build_info(metrics_port: int) -> None:

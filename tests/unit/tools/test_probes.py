@@ -6,13 +6,13 @@ import http.server
 import json
 import os
 import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from sreplat.errors import OperationFailed
 from sreplat.tools import http_probe, redis_probe
+from tests.support.http_server import serving
 
 
 @pytest.mark.redis
@@ -63,14 +63,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[int]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield httpd.server_address[1]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(_Handler) as port:
+        yield port
 
 
 def test_http_get(server: int) -> None:
