@@ -5,7 +5,7 @@ The doubles of tests/gcp/world.py stand in for Google Cloud and the cluster (rea
 fixture stacks, the real Helm SDK, the real clients); each API gets a latency of its own so the
 checks and steps take different, known-ish times.
 
-status     ``sreplat status`` (7 checks, run side by side) against the slowest single check of
+status     ``sreplat status`` (8 checks, run side by side) against the slowest single check of
            the same run. Warm: in this process after a first run (the CLI's imports already
            paid), which measures the concurrency itself. Cold: a fresh ``sreplat status``
            process, as a user runs it (start-up and imports included). Baseline in the same
@@ -39,21 +39,9 @@ sys.path.insert(0, str(ROOT))
 # client-go in the Helm SDK reads it when the library loads: before any import of it.
 os.environ.setdefault("KUBECACHEDIR", str(ROOT / ".cache" / "kube"))
 
-from tests.gcp.world import ENV, World, open_world  # noqa: E402
+from tests.gcp.world import ENV, NEEDS, World, open_world  # noqa: E402
 
 SREPLAT = [sys.executable, "-c", "import sys; from sreplat.cli.main import main; sys.exit(main())"]
-NEEDS = {
-    "state-bucket": [],
-    "foundation": ["state-bucket"],
-    "cluster": ["foundation"],
-    "images": ["foundation"],
-    "platform": ["cluster"],
-    "redis": ["platform"],
-    "api": ["redis", "images"],
-    "worker": ["redis", "images"],
-    "verify": ["api", "worker"],
-    "record": ["verify"],
-}
 
 
 @contextlib.contextmanager
@@ -119,7 +107,7 @@ def verdicts(lines: list[dict[str, Any]]) -> str:
 
 
 def bench_status(rounds: int) -> None:
-    print("status: 7 checks, latencies injected per API")
+    print("status: 8 checks (state looks once at what the others need), latencies injected per API")
     with (
         tempfile.TemporaryDirectory(prefix="sreplat-bench-gcp-") as scratch,
         world_in(Path(scratch)) as (world, env),

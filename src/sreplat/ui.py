@@ -277,9 +277,12 @@ class TextRenderer(Renderer):
         for check in report.checks:
             table.add_row(*_check_row(check))
         self.out.print(table)
+        hints: dict[str, list[str]] = {}  # one line per distinct hint, naming every check it fixes
         for check in report.checks:
             if check.hint and check.verdict is not Verdict.HEALTHY:
-                self.out.print(f"  [dim]{escape(check.name)}: {escape(check.hint)}[/dim]", soft_wrap=True)
+                hints.setdefault(check.hint, []).append(check.name)
+        for hint, names in hints.items():
+            self.out.print(f"  [dim]{escape(', '.join(names))}: {escape(hint)}[/dim]", soft_wrap=True)
 
     def _plan(self, report: PlanReport) -> None:
         self.out.print(
@@ -287,15 +290,23 @@ class TextRenderer(Renderer):
             " — nothing will be changed",
         )
         for key, value in report.facts.items():
+            if isinstance(value, Mapping) and value:  # one line per entry reads better than JSON
+                self.out.print(f"  {escape(key)}")
+                width = max(len(str(k)) for k in value)
+                for name, item in value.items():
+                    line = f"    {escape(str(name)):<{width}}  {escape(_plain(item))}"
+                    self.out.print(line, soft_wrap=True)
+                continue
             self.out.print(f"  {escape(key):<12} {escape(_plain(value))}", soft_wrap=True)
         table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-        for column in ("#", "step", "needs", "what it does"):
+        for column in ("#", "step", "needs", "runs alongside", "what it does"):
             table.add_column(column)
         for index, step in enumerate(report.plan.steps, start=1):
             what = step.description + (
                 " [cyan](done earlier: will be skipped)[/cyan]" if step.resumed else ""
             )
-            table.add_row(str(index), step.name, ", ".join(step.needs) or "-", what)
+            alongside = ", ".join(step.alongside) or "-"
+            table.add_row(str(index), step.name, ", ".join(step.needs) or "-", alongside, what)
         self.out.print(table)
 
     def notice(self, message: str, **data: Any) -> None:

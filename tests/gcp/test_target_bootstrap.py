@@ -8,42 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from tests.doubles.base import Request
-from tests.gcp.world import API_HOST, BUCKET, ENV, INGRESS_IP, PROJECT, REGION, World
+from tests.gcp.world import API_HOST, BUCKET, ENV, INGRESS_IP, NEEDS, PROJECT, REGION, STEPS, World
 
 pytestmark = [pytest.mark.terraform, pytest.mark.helm, pytest.mark.slow]
-
-NEEDS = {
-    "foundation": ["state-bucket"],
-    "cluster": ["foundation"],
-    "images": ["foundation"],
-    "platform": ["cluster"],
-    "redis": ["platform"],
-    "api": ["redis", "images"],
-    "worker": ["redis", "images"],
-    "verify": ["api", "worker"],
-    "record": ["verify"],
-}
-STEPS = [
-    "state-bucket",
-    "foundation",
-    "cluster",
-    "images",
-    "platform",
-    "redis",
-    "api",
-    "worker",
-    "verify",
-    "record",
-]
-
-
-def kube_writes(world: World) -> list[Request]:
-    """Writes that change the cluster (server-side dry runs, as `helm diff` makes, change nothing)."""
-    return [
-        r
-        for r in world.kube.calls()
-        if r.method in ("POST", "PUT", "PATCH", "DELETE") and "dryRun" not in r.query
-    ]
 
 
 def test_bootstrap_runs_the_dag_in_order_with_cluster_and_images_side_by_side(world: World) -> None:
@@ -115,7 +82,7 @@ def test_bootstrap_of_an_environment_that_is_up_changes_nothing(world: World) ->
     assert statuses.pop("verify") == "ok"  # it checks, every time
     assert set(statuses.values()) == {"skipped"}
     assert len(world.cloudbuild.builds) == builds
-    assert kube_writes(world) == []
+    assert world.kube_writes() == []
     for release in ("platform", "redis", "api", "worker"):
         assert world.helm_revisions(release) == [(1, "deployed")]
 

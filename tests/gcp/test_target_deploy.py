@@ -3,8 +3,6 @@ and a rollout or smoke test that fails leaves the previous release running (exit
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from tests.doubles.kube_controllers import container_images
@@ -23,14 +21,6 @@ def bootstrapped(world: World) -> str:
 
 def running_images(world: World) -> dict[str, str]:
     return {app: world.deployment_image(app) for app in APPS}
-
-
-def kube_writes(world: World) -> list[Any]:
-    return [
-        r
-        for r in world.kube.calls()
-        if r.method in ("POST", "PUT", "PATCH", "DELETE") and "dryRun" not in r.query
-    ]
 
 
 def test_a_new_sha_is_built_and_rolled_out_by_digest(world: World) -> None:
@@ -76,7 +66,7 @@ def test_the_running_sha_again_builds_nothing_and_upgrades_nothing(world: World)
     }
     assert len(world.cloudbuild.builds) == builds
     assert world.cloudbuild.calls() == [] and world.registry.calls() == []
-    assert kube_writes(world) == []
+    assert world.kube_writes() == []
     for app in APPS:
         assert world.helm_revisions(app) == [(1, "deployed")]
 

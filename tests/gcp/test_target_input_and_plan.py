@@ -3,9 +3,11 @@ steps, the Terraform change summary and the Helm diff, and changes nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.gcp.world import World
+from tests.gcp.world import STEPS, World
 
 VERBS = [
     ("bootstrap",),
@@ -90,18 +92,7 @@ def test_plan_before_anything_exists_says_what_would_be_created(world: World) ->
 
     assert run.code == 0, run.err[-3000:]
     steps = [line["step"] for line in run.events("plan.step")]
-    assert steps == [
-        "state-bucket",
-        "foundation",
-        "cluster",
-        "images",
-        "platform",
-        "redis",
-        "api",
-        "worker",
-        "verify",
-        "record",
-    ]
+    assert steps == STEPS
     result = run.result
     assert result["terraform"]["foundation"].startswith("no state yet: every resource would be created")
     for release in ("platform", "redis", "api", "worker"):
@@ -115,13 +106,21 @@ def test_plan_before_anything_exists_says_what_would_be_created(world: World) ->
 @pytest.mark.helm
 @pytest.mark.slow
 def test_plan_of_an_environment_that_is_up_diffs_terraform_and_helm(world: World) -> None:
+    from sreplat.pipeline.lock import EnvironmentLock
+
     assert world.cli("bootstrap").code == 0
     new = world.commit("v2")
     world.reset_calls()
-
-    bootstrap = world.cli("plan")
-    deploy = world.cli("plan", "deploy", "--sha", new)
-    destroy = world.cli("plan", "destroy")
+    lock = EnvironmentLock(world.state_dir, "dev")
+    lock.acquire("a deploy in another terminal")  # plan must not need it
+    try:
+        before = _snapshot(world.state_dir)
+        bootstrap = world.cli("plan")
+        deploy = world.cli("plan", "deploy", "--sha", new)
+        destroy = world.cli("plan", "destroy")
+        after = _snapshot(world.state_dir)
+    finally:
+        lock.release()
 
     assert bootstrap.code == deploy.code == destroy.code == 0
     assert bootstrap.result["terraform"] == {"foundation": "no changes", "cluster": "no changes"}
@@ -140,9 +139,17 @@ def test_plan_of_an_environment_that_is_up_diffs_terraform_and_helm(world: World
         "record",
     ]
     assert destroy.result["removes"]["releases"] == "worker, api, redis, platform"
-    # Nothing changed: no write but server-side dry runs, no state lock taken.
+    # Nothing changed: no write but server-side dry runs, no state lock taken (Terraform's
+    # would be an object in the bucket), nothing written to the state dir (Terraform's data dir
+    # for the plan is a scratch dir).
     writes = [(n, r) for n, r in world.calls(writes_only=True) if "dryRun" not in r.query]
     assert writes == []
+    assert after == before
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``folder`` with its size and modification time (ns)."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
 
 
 @pytest.mark.terraform

@@ -15,8 +15,9 @@ from tests.gcp.world import ENV, PROJECT, REGION, World
 
 pytestmark = [pytest.mark.terraform, pytest.mark.helm, pytest.mark.slow]
 
-CHECKS = ["cluster", "dns", "registry", "releases", "workloads", "endpoint", "queue"]
-# Checks that need the cluster's API: a broken cluster leaves them unable to tell.
+CHECKS = ["state", "cluster", "dns", "registry", "releases", "workloads", "endpoint", "queue"]
+# Checks that need the cluster's API: a broken cluster leaves them unable to tell, and they say
+# they skipped (the cluster check says why).
 ON_THE_CLUSTER = {"releases", "workloads", "endpoint"}
 
 
@@ -108,6 +109,9 @@ def test_each_check_healthy_then_each_unhealthy_on_its_own(world: World) -> None
     checks = healthy.checks()
     assert list(checks) == CHECKS
     assert {name: c["verdict"] for name, c in checks.items()} == dict.fromkeys(CHECKS, "healthy")
+    assert checks["state"]["summary"].startswith(
+        "foundation state at gs://acme-sre-dev-sreplat-tfstate/sreplat/dev/foundation: "
+    )
     assert checks["cluster"]["summary"] == "sreplat-dev RUNNING, version 1.33.2-gke.1111000"
     assert checks["dns"]["summary"] == "api.dev.acme.example → 34.120.0.10 (zone sreplat-dev)"
     assert checks["queue"]["summary"] == "depth 0, 0 failed in the last hour, 2 workers"
@@ -125,6 +129,12 @@ def test_each_check_healthy_then_each_unhealthy_on_its_own(world: World) -> None
         assert words in run.checks()[check]["summary"], (check, run.checks()[check]["summary"])
         spared = set(CHECKS) - {check} - (ON_THE_CLUSTER if check == "cluster" else set())
         assert {verdicts[c] for c in spared} == {"healthy"}, (check, verdicts)
+        if check == "cluster":
+            for name in ON_THE_CLUSTER:
+                assert run.checks()[name]["summary"] == (
+                    "skipped: GKE cluster sreplat-dev is ERROR: the control plane is unreachable"
+                ), name
+                assert "hint" not in run.checks()[name]
         assert run.result["healthy"] is False
 
     assert world.cli("status").code == 0  # everything restored
@@ -170,15 +180,3 @@ def test_drift_is_a_terraform_plan_of_each_stack(world: World) -> None:
     assert drift["verdict"] == "unhealthy"
     assert drift["summary"].startswith("drift: foundation ")
     assert "cluster" not in drift["data"]["stacks"]
-
-
-def test_status_of_an_environment_never_bootstrapped_says_so(world: World) -> None:
-    run = world.cli("status")
-
-    assert run.code == 3
-    checks = run.checks()
-    assert checks["cluster"]["summary"] == "cluster sreplat-dev does not exist"
-    assert "has no foundation stack yet" in checks["dns"]["summary"]
-    assert checks["registry"]["summary"] == "nothing deployed yet (no release record)"
-    # (PromQL queries are POSTed forms: reads.)
-    assert [c for c in world.calls(writes_only=True) if c[0] != "monitoring-double"] == []

@@ -62,7 +62,22 @@ BUCKET = f"{PROJECT}-sreplat-tfstate"
 INGRESS_IP = "34.120.0.10"  # what the fixture foundation stack reserves
 TOKEN = "ya29.world-access-token"
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
-DOCKERFILE = "FROM scratch\nCOPY . /app\n"
+DOCKERFILE = "FROM scratch AS api\nCOPY . /app\n\nFROM scratch AS worker\nCOPY . /app\n"
+# The gcp bootstrap DAG the tests and benchmarks expect: step → the steps it waits for, in the
+# order bootstrap and plan list the steps.
+NEEDS: dict[str, list[str]] = {
+    "state-bucket": [],
+    "foundation": ["state-bucket"],
+    "cluster": ["foundation"],
+    "images": ["foundation"],
+    "platform": ["cluster"],
+    "redis": ["platform"],
+    "api": ["redis", "images"],
+    "worker": ["redis", "images"],
+    "verify": ["api", "worker"],
+    "record": ["verify"],
+}
+STEPS = list(NEEDS)
 
 
 @dataclass(frozen=True)
@@ -165,6 +180,10 @@ class World:
                 if not writes_only or request.method in WRITES:
                     found.append((double.name, request))
         return found
+
+    def kube_writes(self) -> list[Request]:
+        """Writes that change the cluster (server-side dry runs, as `helm diff` makes, change nothing)."""
+        return [r for r in self.kube.calls() if r.method in WRITES and "dryRun" not in r.query]
 
     def reset_calls(self) -> None:
         for double in self.doubles:
@@ -276,7 +295,7 @@ def open_world(
     delenv("SSL_CERT_DIR")
 
     repo = GitRepo(root / "repo")
-    repo.commit({"apps/api/Dockerfile": DOCKERFILE, "apps/worker/Dockerfile": DOCKERFILE}, "apps")
+    repo.commit({"apps/Dockerfile": DOCKERFILE}, "apps")
     (root / "project").mkdir()
     world = World(
         root=root,

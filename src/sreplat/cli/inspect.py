@@ -30,7 +30,7 @@ def status(session: Session, *, drift: bool = False) -> int:
 
 
 def doctor(session: Session) -> int:
-    from sreplat.pipeline.checks import Verdict, run_checks
+    from sreplat.pipeline.checks import overall, run_checks
     from sreplat.targets.base import StatusReport
 
     env = session.environment
@@ -38,9 +38,8 @@ def doctor(session: Session) -> int:
     session.start()
     results = run_checks(target.doctor_checks(), sink=session.sink)
     ok = all(r.passed for r in results)
-    report = StatusReport(
-        "doctor", env.name, env.target, Verdict.HEALTHY if ok else Verdict.UNHEALTHY, results
-    )
+    # The header says what the rows say: unknown when a check could not tell, not unhealthy.
+    report = StatusReport("doctor", env.name, env.target, overall(results), results)
     session.renderer.report(report)
     return int(ExitCode.OK if ok else ExitCode.FAILED)
 

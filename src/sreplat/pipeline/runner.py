@@ -91,6 +91,9 @@ class PlannedStep:
     needs: tuple[str, ...]
     description: str
     resumed: bool  # an earlier unfinished run did it; a run now would skip it
+    # Steps that may run at the same time as this one: neither needs the other, even indirectly
+    # (empty when the pipeline runs one step at a time).
+    alongside: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +102,7 @@ class PlannedStep:
             "needs": list(self.needs),
             "description": self.description,
             "resumed": self.resumed,
+            "alongside": list(self.alongside),
         }
 
 
@@ -111,6 +115,7 @@ class Plan:
 def plan(pipeline: Pipeline, checkpoints: Checkpoints | None = None) -> Plan:
     """The ordered steps a run would execute; reads checkpoints, runs and writes nothing."""
     done = checkpoints.done() if checkpoints else {}
+    alongside = _alongside(pipeline)
     steps = [
         PlannedStep(
             name=s.name,
@@ -118,11 +123,31 @@ def plan(pipeline: Pipeline, checkpoints: Checkpoints | None = None) -> Plan:
             needs=s.needs,
             description=s.description,
             resumed=s.resumable and s.name in done,
+            alongside=alongside[s.name],
         )
         for level, group in enumerate(pipeline.levels())
         for s in group
     ]
     return Plan(pipeline=pipeline.name, steps=tuple(steps))
+
+
+def _alongside(pipeline: Pipeline) -> dict[str, tuple[str, ...]]:
+    """For each step, the steps unrelated to it by dependency (in run order): those it may
+    overlap with when the runner has a free slot."""
+    order = pipeline.order()
+    before: dict[str, set[str]] = {}  # every step a step waits for, directly or not
+    for s in order:
+        before[s.name] = set(s.needs).union(*(before[n] for n in s.needs))
+    if pipeline.max_parallel <= 1:
+        return {s.name: () for s in order}
+    return {
+        s.name: tuple(
+            o.name
+            for o in order
+            if o.name != s.name and o.name not in before[s.name] and s.name not in before[o.name]
+        )
+        for s in order
+    }
 
 
 class _CtrlC:

@@ -33,8 +33,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sreplat.config import Environment, GcpSettings
-from sreplat.errors import OperationFailed, SreplatError, UsageError
-from sreplat.pipeline.checks import Check, Finding, healthy, unhealthy
+from sreplat.errors import OperationFailed, SreplatError, ToolMissing, UsageError
+from sreplat.pipeline.checks import Check, Finding, healthy, unhealthy, unknown
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
 from sreplat.targets import gcp_releases, gcp_status
 from sreplat.targets.base import Target
@@ -46,6 +46,7 @@ from sreplat.targets.gcp_context import (
     STACKS,
     GcpContext,
     ReleaseRecord,
+    short_reason,
 )
 from sreplat.targets.gcp_stacks import Stacks
 from sreplat.tools.images import ImageManifest
@@ -56,6 +57,8 @@ MAX_ENV_NAME = 12
 ROLLOUTS = (("Deployment", "api"), ("Deployment", "worker"))
 LB_POLL_S = (1.0, 10.0)  # first and longest wait between looks at the load balancer's teardown
 HEALTHZ_PROBE_S = 5.0
+DOCTOR_CHECK_S = 20.0
+DOCTOR_CALL_S = 15.0  # one call inside a doctor check: less than the check's own timeout
 
 
 class GcpTarget(Target):
@@ -69,6 +72,7 @@ class GcpTarget(Target):
         _check_names(env.name, self.settings)
         self.ctx = GcpContext(env)
         self.stacks = Stacks(self.ctx)
+        self.preflight = gcp_status.Preflight(self.ctx)  # shared by status and status --drift
         self.allow_dirty = False
         self.recover = False
 
@@ -87,6 +91,8 @@ class GcpTarget(Target):
                 f"{self.env.repo} has uncommitted changes: images tagged with HEAD would not be HEAD",
                 hint="commit or stash them, or pass --allow-dirty",
             )
+        # Before the lock, the run log and the state dir: without credentials nothing can start.
+        self.ctx.require_access()
 
     def check_deploy(self, sha: str) -> None:
         self.ctx.check_layout()
@@ -310,7 +316,8 @@ class GcpTarget(Target):
         else:
             summary = (
                 f"{self.env.name} is up; https://{host} waits for its managed certificate "
-                f"(point {host} at {foundation['ingress_address']}; `sreplat status` shows progress)"
+                f"(point {host} at {foundation['ingress_address']}; "
+                f"`sreplat status --env {self.env.name}` shows progress)"
             )
         return StepResult.ok(summary, summary=summary, api_url=f"https://{host}", release=sha)
 
@@ -478,7 +485,7 @@ class GcpTarget(Target):
                 undone = gcp_releases.rollback_apps(helm, previous, timeout_s=self.settings.ready_timeout_s)
             raise OperationFailed(
                 f"{sha[:12]} failed its smoke test ({exc.message}); " + "; ".join(undone),
-                hint="see the pods with `sreplat status`",
+                hint=f"see the pods with `sreplat status --env {self.env.name}`",
                 detail=exc.detail,
             ) from exc
         checked = (
@@ -583,36 +590,43 @@ class GcpTarget(Target):
 
     # --- read-only -----------------------------------------------------------------------------
     def status_checks(self) -> Sequence[Check]:
-        return gcp_status.status_checks(self.ctx, self.stacks)
+        return gcp_status.status_checks(self.ctx, self.stacks, self.preflight)
 
     def drift_checks(self) -> Sequence[Check]:
-        return [Check("drift", lambda: gcp_status.drift_check(self.stacks), gcp_status.DRIFT_TIMEOUT_S)]
+        return gcp_status.drift_checks(self.stacks, self.preflight)
 
     def doctor_checks(self) -> Sequence[Check]:
         return [
-            Check("terraform", self._doctor_terraform, 20.0),
-            Check("credentials", self._doctor_credentials, 20.0),
-            Check("state bucket", self._doctor_bucket, 20.0),
+            Check("terraform", self._doctor_terraform, DOCTOR_CHECK_S),
+            Check("credentials", self._doctor_credentials, DOCTOR_CHECK_S),
+            # It waits for the credentials check's answer, then makes its own call.
+            Check("state bucket", self._doctor_bucket, DOCTOR_CHECK_S + DOCTOR_CALL_S),
             Check("layout", self._doctor_layout, 5.0),
         ]
 
     def _doctor_terraform(self) -> Finding:
         from sreplat.tools.terraform import Terraform
 
-        version = Terraform(
-            self.ctx.stacks_dir.parent if self.ctx.stacks_dir.is_dir() else "."
-        ).check_version()
+        try:
+            version = Terraform(
+                self.ctx.stacks_dir.parent if self.ctx.stacks_dir.is_dir() else "."
+            ).check_version()
+        except ToolMissing as exc:  # found out for certain: unhealthy, not "could not tell"
+            return unhealthy(exc.message.strip().splitlines()[0], hint=exc.hint)
         return healthy("terraform " + ".".join(map(str, version)))
 
     def _doctor_credentials(self) -> Finding:
-        from sreplat.tools.api_calls import Deadline
-        from sreplat.tools.gcp_access import access_token
-
-        access_token(self.ctx.access.resolved_credentials(), Deadline(15.0))
+        problem = self.ctx.access_problem(timeout=DOCTOR_CALL_S)
+        if problem is not None:  # a missing prerequisite, the very thing doctor is for
+            return unhealthy(problem.message.strip().splitlines()[0], hint=problem.hint)
         return healthy(f"Google credentials give an access token (project {self.settings.project})")
 
     def _doctor_bucket(self) -> Finding:
-        state = self.ctx.stack_state(FOUNDATION)
+        problem = self.ctx.access_problem(timeout=DOCTOR_CALL_S)  # the credentials check's answer
+        if problem is not None:
+            return unknown(f"skipped: {short_reason(problem)}")
+        # Within the check's own timeout, so an unreachable bucket is reported as such.
+        state = self.ctx.stack_state(FOUNDATION, timeout=DOCTOR_CALL_S)
         if state is None:
             return healthy(f"no state in gs://{self.ctx.bucket} yet (bootstrap creates it)")
         return healthy(f"gs://{self.ctx.bucket} readable; foundation state serial {state.serial}")

@@ -8,7 +8,9 @@
   state (a CI runner has none);
 - the cluster connection (endpoint, CA and token from the Container API; nothing on disk);
 - the environment's release record (``<state prefix>/release.json`` in the bucket): which SHA
-  runs, with which image digests.
+  runs, with which image digests;
+- whether Google Cloud can be reached at all (``access_problem``): missing or unusable
+  credentials are found once, so a verb says so once instead of once per call.
 
 Nothing here changes anything except ``write_release``/``delete_release``.
 """
@@ -26,9 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sreplat.config import Environment, GcpSettings
-from sreplat.errors import OperationFailed, UsageError
+from sreplat.errors import OperationFailed, SreplatError, UsageError
 from sreplat.events import EventSink, discard
-from sreplat.tools.gcp_access import GcpAccess, GcpEndpoints
+from sreplat.tools.api_calls import AccessDenied, ApiUnreachable, CallTimeout, PermissionDenied
+from sreplat.tools.gcp_access import GcpAccess, GcpEndpoints, NoCredentials
 
 if TYPE_CHECKING:
     from sreplat.tools.gcs_state import StackState
@@ -46,6 +49,35 @@ APPS = ("api", "worker")
 RELEASE_RECORD = "release.json"
 # A token from the Container API's caller lives an hour; reconnect well before.
 CLUSTER_ACCESS_TTL_S = 1800.0
+# A Container API that just could not be reached is not asked again this soon: the callers
+# waiting on the same lock (status checks) would each wait out a deadline of their own.
+CLUSTER_RETRY_AFTER_S = 15.0
+ACCESS_PROBE_S = 15.0
+
+
+def short_reason(problem: SreplatError) -> str:
+    """A few words for what stopped a look at Google Cloud, for the lines that skipped because
+    of it (the full message and its hint are shown once, elsewhere)."""
+    if isinstance(problem, NoCredentials):
+        return "no credentials"
+    if isinstance(problem, PermissionDenied):
+        return "permission denied"
+    if isinstance(problem, AccessDenied):
+        return "credentials rejected"
+    if isinstance(problem, CallTimeout):
+        return "Google Cloud did not answer"
+    if isinstance(problem, ApiUnreachable):
+        return "cannot reach Google Cloud"
+    return "Google Cloud error"
+
+
+def out_of_reach(problem: SreplatError) -> bool:
+    """Whether ``problem`` means Google Cloud cannot be asked anything right now (no usable
+    credentials, no connection, no answer), rather than one API saying no to one request: then
+    every further call would fail the same way, after the same wait."""
+    if isinstance(problem, PermissionDenied):
+        return False  # a missing role on one resource says nothing about the others
+    return isinstance(problem, AccessDenied | ApiUnreachable | CallTimeout)
 
 
 @dataclass(frozen=True)
@@ -130,11 +162,15 @@ class GcpContext:
         self.endpoints = GcpEndpoints.from_env()  # UsageError (exit 2) for a malformed override
         # One lock per thing looked up, so concurrent checks wait only for what they share.
         self._access_lock = threading.Lock()
+        self._probe_lock = threading.Lock()
         self._state_locks = {stack: threading.Lock() for stack in STACKS}
         self._cluster_lock = threading.Lock()
         self._access: GcpAccess | None = None
+        self._no_credentials: NoCredentials | None = None
+        self._probe: tuple[SreplatError | None] | None = None
         self._states: dict[str, StackState | None] = {}
         self._cluster: tuple[float, ClusterAccess] | None = None
+        self._cluster_failure: tuple[float, OperationFailed] | None = None
 
     # --- names and places --------------------------------------------------------------------
     @property
@@ -181,17 +217,46 @@ class GcpContext:
     # --- access --------------------------------------------------------------------------------
     @property
     def access(self) -> GcpAccess:
-        """Project, credentials and endpoints; credentials are looked up once per process."""
+        """Project, credentials and endpoints; credentials are looked up once per process (and
+        so is their absence: each look probes the metadata server and would find nothing new)."""
         with self._access_lock:
+            if self._no_credentials is not None:
+                raise self._no_credentials
             if self._access is None:
                 from sreplat.tools.gcp_access import default_credentials
 
+                try:
+                    credentials = default_credentials()
+                except NoCredentials as exc:
+                    self._no_credentials = exc
+                    raise
                 self._access = GcpAccess(
-                    project=self.settings.project,
-                    credentials=default_credentials(),
-                    endpoints=self.endpoints,
+                    project=self.settings.project, credentials=credentials, endpoints=self.endpoints
                 )
             return self._access
+
+    def access_problem(self, *, timeout: float = ACCESS_PROBE_S) -> SreplatError | None:
+        """Why nothing can be asked of Google Cloud — no credentials, credentials that give no
+        token, the token endpoint out of reach — or None. Found once, by whoever asks first (the
+        others wait for that answer); a token obtained here is the one later calls use."""
+        from sreplat.tools.api_calls import Deadline
+        from sreplat.tools.gcp_access import access_token
+
+        with self._probe_lock:
+            if self._probe is None:
+                try:
+                    access_token(self.access.resolved_credentials(), Deadline(timeout))
+                except OperationFailed as exc:
+                    self._probe = (exc,)
+                else:
+                    self._probe = (None,)
+            return self._probe[0]
+
+    def require_access(self, *, timeout: float = ACCESS_PROBE_S) -> None:
+        """Raise what ``access_problem`` found (before anything is created or locked)."""
+        problem = self.access_problem(timeout=timeout)
+        if problem is not None:
+            raise problem
 
     # --- Terraform state -----------------------------------------------------------------------
     def stack_state(self, stack: str, *, refresh: bool = False, timeout: float = 30.0) -> StackState | None:
@@ -223,10 +288,17 @@ class GcpContext:
 
         with self._cluster_lock:
             now = time.monotonic()
+            failed = self._cluster_failure
+            if failed is not None and now - failed[0] < CLUSTER_RETRY_AFTER_S:
+                raise failed[1]
             if self._cluster is None or now - self._cluster[0] > CLUSTER_ACCESS_TTL_S:
-                found = connect(
-                    self.access, self.settings.region, self.settings.cluster_name, timeout=timeout
-                )
+                try:
+                    found = connect(
+                        self.access, self.settings.region, self.settings.cluster_name, timeout=timeout
+                    )
+                except (ApiUnreachable, CallTimeout) as exc:
+                    self._cluster_failure = (time.monotonic(), exc)
+                    raise
                 self._cluster = (now, found)
             return self._cluster[1]
 

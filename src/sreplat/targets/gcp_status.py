@@ -1,6 +1,8 @@
 """``sreplat status`` for a gcp environment: one check per part, run side by side, each with its
 own timeout, each saying what it found in words a person can act on.
 
+state      what every other check needs first, looked at once: credentials that give a token,
+           and the foundation stack's Terraform state in the bucket (was it ever bootstrapped?)
 cluster    Container API: state and version
 dns        Cloud DNS zone and record, and what public resolvers answer for the API host
 registry   the deployed SHA's images are in Artifact Registry, with the recorded digests
@@ -9,15 +11,25 @@ workloads  ready replicas, restarts, and why a pod is not ready
 endpoint   HTTPS /readyz through the load balancer, and the managed certificate's state
 queue      depth, failed jobs and live workers, from Managed Service for Prometheus
 drift      (``--drift``) a Terraform plan of each stack: anything changed outside sreplat
+
+One cause, said once: when ``state`` finds no credentials, no connection or no environment, it
+alone says so, with the hint; the other checks report "skipped: <why>" rather than repeating the
+same error. Every check waits for the credentials (each needs them); dns and endpoint, which
+start from the foundation's outputs, wait for the state too; the others run alongside its read
+and have their finding replaced by "skipped" if it says there was nothing to check. A check that needs the
+cluster's API says "skipped" when the cluster check explains why there is none to talk to.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sreplat.pipeline.checks import Check, Finding, Verdict, healthy, unhealthy
+from sreplat.errors import OperationFailed, SreplatError
+from sreplat.pipeline.checks import Check, Finding, Verdict, healthy, unhealthy, unknown
 from sreplat.targets.gcp_context import (
     APPS,
     FOUNDATION,
@@ -26,11 +38,14 @@ from sreplat.targets.gcp_context import (
     STACKS,
     GcpContext,
     load_clients,
+    out_of_reach,
+    short_reason,
 )
 from sreplat.tools.api_calls import ResourceMissing
 
 if TYPE_CHECKING:
     from sreplat.targets.gcp_stacks import Stacks
+    from sreplat.tools.gcs_state import StackState
 
 CHECK_TIMEOUT_S = 10.0
 DRIFT_TIMEOUT_S = 600.0
@@ -44,7 +59,73 @@ CERTIFICATE_HINT = (
 )
 
 
-def status_checks(ctx: GcpContext, stacks: Stacks, *, drift: bool = False) -> list[Check]:
+@dataclass(frozen=True)
+class Gate:
+    """What the preflight found: at most one of ``access`` (Google Cloud cannot be asked at all:
+    no usable credentials, no connection) and ``state_error`` (the bucket answered, but not with
+    the state: a missing role...); else ``foundation``, the state (None: there is none)."""
+
+    access: SreplatError | None = None
+    state_error: SreplatError | None = None
+    foundation: StackState | None = None
+
+    @property
+    def bootstrapped(self) -> bool:
+        return self.foundation is not None and not self.foundation.empty
+
+    def skip(self, *, needs_state: bool) -> str | None:
+        """Why a check should not even try (None: go ahead)."""
+        if self.access is not None:
+            return f"skipped: {short_reason(self.access)}"
+        if self.state_error is not None:
+            # The bucket could not be read: checks that need it would only repeat that error;
+            # the others (Container API, Managed Prometheus) may still tell something.
+            return "skipped: the Terraform state could not be read" if needs_state else None
+        if not self.bootstrapped:
+            return "skipped: not bootstrapped"
+        return None
+
+
+class Preflight:
+    """Looks, once per run, at what the checks need first; the checks that ask while it looks
+    wait for its answer (they would all make the same calls otherwise)."""
+
+    def __init__(self, ctx: GcpContext):
+        self.ctx = ctx
+        self._lock = threading.Lock()
+        self._gate: Gate | None = None
+
+    def access(self) -> SreplatError | None:
+        """Why Google Cloud cannot be asked at all (found once for the whole process), or None."""
+        load_clients()
+        return self.ctx.access_problem(timeout=CALL_BUDGET_S / 2)
+
+    def gate(self) -> Gate:
+        with self._lock:
+            if self._gate is None:
+                self._gate = self._look()
+            return self._gate
+
+    def _look(self) -> Gate:
+        problem = self.access()
+        if problem is not None:
+            return Gate(access=problem)
+        try:
+            return Gate(foundation=self.ctx.stack_state(FOUNDATION, timeout=CALL_BUDGET_S / 2))
+        except OperationFailed as exc:
+            # No connection at all: every other API would make each check wait out its timeout.
+            return Gate(access=exc) if out_of_reach(exc) else Gate(state_error=exc)
+
+
+# Checks that start from the foundation's outputs: they wait for the preflight's read of it (which
+# they would wait for anyway: the context reads each state once).
+NEEDS_FOUNDATION = frozenset({"dns", "endpoint"})
+# Checks that read the bucket: when the preflight could not, they would only repeat its error.
+READS_BUCKET = NEEDS_FOUNDATION | {"registry"}
+
+
+def status_checks(ctx: GcpContext, stacks: Stacks, preflight: Preflight | None = None) -> list[Check]:
+    preflight = preflight or Preflight(ctx)
     parts: list[tuple[str, Callable[[GcpContext], Finding]]] = [
         ("cluster", cluster),
         ("dns", dns),
@@ -54,18 +135,84 @@ def status_checks(ctx: GcpContext, stacks: Stacks, *, drift: bool = False) -> li
         ("endpoint", endpoint),
         ("queue", queue),
     ]
-    checks = [Check(name, _loaded(fn, ctx), CHECK_TIMEOUT_S) for name, fn in parts]
-    if drift:
-        checks.append(Check("drift", lambda: drift_check(stacks), DRIFT_TIMEOUT_S))
+    checks = [Check("state", lambda: state(ctx, preflight.gate()), CHECK_TIMEOUT_S)]
+    checks += [Check(name, _gated(name, fn, ctx, preflight), CHECK_TIMEOUT_S) for name, fn in parts]
     return checks
 
 
-def _loaded(fn: Callable[[GcpContext], Finding], ctx: GcpContext) -> Callable[[], Finding]:
+def drift_checks(stacks: Stacks, preflight: Preflight) -> list[Check]:
     def run() -> Finding:
-        load_clients()
-        return fn(ctx)
+        reason = preflight.gate().skip(needs_state=True)
+        return unknown(reason) if reason else drift_check(stacks)
+
+    return [Check("drift", run, DRIFT_TIMEOUT_S)]
+
+
+def _gated(
+    name: str, fn: Callable[[GcpContext], Finding], ctx: GcpContext, preflight: Preflight
+) -> Callable[[], Finding]:
+    needs_state = name in READS_BUCKET
+
+    def run() -> Finding:
+        problem = preflight.access()
+        if problem is not None:
+            return unknown(f"skipped: {short_reason(problem)}")
+        if name in NEEDS_FOUNDATION:
+            reason = preflight.gate().skip(needs_state=True)
+            return unknown(reason) if reason else fn(ctx)
+        # Side by side with the state read, which the healthy case should not wait for; what it
+        # found is only reported when the state says there is something to find.
+        try:
+            finding = fn(ctx)
+        except SreplatError:
+            if reason := preflight.gate().skip(needs_state=needs_state):
+                return unknown(reason)
+            raise
+        reason = preflight.gate().skip(needs_state=needs_state)
+        return unknown(reason) if reason else finding
 
     return run
+
+
+def state(ctx: GcpContext, gate: Gate) -> Finding:
+    where = f"gs://{ctx.bucket}/{ctx.stack_prefix(FOUNDATION)}"
+    if gate.access is not None:
+        return unknown(_first_line(gate.access), hint=gate.access.hint)
+    if gate.state_error is not None:
+        return unknown(_first_line(gate.state_error), hint=gate.state_error.hint)
+    bootstrap = _run(ctx, "bootstrap")
+    if gate.foundation is None:
+        return unhealthy(f"not bootstrapped: no Terraform state at {where}", hint=bootstrap)
+    if gate.foundation.empty:
+        return unhealthy(f"destroyed: the Terraform state at {where} holds nothing", hint=bootstrap)
+    found = gate.foundation
+    return healthy(
+        f"foundation state at {where}: {found.resources} resources (serial {found.serial})",
+        bucket=ctx.bucket,
+        serial=found.serial,
+    )
+
+
+def _run(ctx: GcpContext, verb: str) -> str:
+    """A hint naming the environment: without ``--env`` the command would act on ``local``."""
+    return f"run `sreplat {verb} --env {ctx.env.name}`"
+
+
+def _first_line(error: SreplatError) -> str:
+    return error.message.strip().splitlines()[0] if error.message.strip() else type(error).__name__
+
+
+def _no_cluster(ctx: GcpContext) -> Finding | None:
+    """ "skipped" when there is no cluster API to talk to (the cluster check says why), else None."""
+    from sreplat.tools.gke import ClusterNotReady
+
+    try:
+        ctx.cluster_access(timeout=CALL_BUDGET_S)
+    except ResourceMissing:
+        return unknown(f"skipped: cluster {ctx.settings.cluster_name} does not exist")
+    except ClusterNotReady as exc:
+        return unknown(f"skipped: {_first_line(exc)}")
+    return None
 
 
 def cluster(ctx: GcpContext) -> Finding:
@@ -75,7 +222,7 @@ def cluster(ctx: GcpContext) -> Finding:
     try:
         info = describe_cluster(ctx.access, ctx.settings.region, name, timeout=CALL_BUDGET_S)
     except ResourceMissing:
-        return unhealthy(f"cluster {name} does not exist", hint="run `sreplat bootstrap`")
+        return unhealthy(f"cluster {name} does not exist", hint=_run(ctx, "bootstrap"))
     facts = {"status": info.status, "version": info.master_version, "autopilot": info.autopilot}
     why = f": {info.status_message}" if info.status_message else ""
     if info.status == "RUNNING":
@@ -116,7 +263,7 @@ def registry(ctx: GcpContext) -> Finding:
 
     record = ctx.read_release(timeout=CALL_BUDGET_S)
     if record is None:
-        return unhealthy("nothing deployed yet (no release record)", hint="run `sreplat bootstrap`")
+        return unhealthy("nothing deployed yet (no release record)", hint=_run(ctx, "bootstrap"))
     credentials = RegistryCredentials.from_google(ctx.access.resolved_credentials())
     problems, digests = [], {}
     for app in APPS:
@@ -145,6 +292,8 @@ def registry(ctx: GcpContext) -> Finding:
 
 
 def releases(ctx: GcpContext) -> Finding:
+    if skipped := _no_cluster(ctx):
+        return skipped
     with ctx.helm(timeout=CALL_BUDGET_S) as helm:
         infos = {name: helm.status(name) for name in RELEASES}
     parts, bad = [], []
@@ -165,6 +314,8 @@ def releases(ctx: GcpContext) -> Finding:
 def workloads(ctx: GcpContext) -> Finding:
     from sreplat.tools.kube import workload_status
 
+    if skipped := _no_cluster(ctx):
+        return skipped
     with ctx.kube_api(timeout=CALL_BUDGET_S) as api:
         statuses = [
             workload_status(api, NAMESPACE, kind, name, timeout=CALL_BUDGET_S) for kind, name in WORKLOADS
@@ -187,6 +338,8 @@ def endpoint(ctx: GcpContext) -> Finding:
 
     foundation = ctx.outputs(FOUNDATION, timeout=CALL_BUDGET_S)
     host, ip = str(foundation["api_hostname"]), str(foundation["ingress_address"])
+    if skipped := _no_cluster(ctx):
+        return skipped
     with ctx.kube_api(timeout=CALL_BUDGET_S) as api:
         certificate = managed_certificate(api, NAMESPACE, "api", timeout=CALL_BUDGET_S)
     facts = {"url": f"https://{host}", "certificate": certificate.state}
@@ -247,7 +400,7 @@ def drift_check(stacks: Stacks) -> Finding:
     if found:
         return unhealthy(
             "drift: " + "; ".join(f"{k} {v}" for k, v in found.items()),
-            hint="`sreplat bootstrap` brings the stacks back to their configuration",
+            hint=f"`sreplat bootstrap --env {stacks.ctx.env.name}` brings the stacks back to their code",
             stacks=found,
         )
     return healthy("no drift: both stacks match their configuration")

@@ -24,6 +24,11 @@ class CallTimeout(OperationFailed):
     """A remote API did not answer (or a wait did not finish) within its timeout."""
 
 
+class ApiUnreachable(OperationFailed):
+    """No answer at all: the connection failed (DNS, refused, reset, proxy), as opposed to an
+    error the API returned."""
+
+
 class ResourceMissing(OperationFailed):
     """The thing asked for does not exist (HTTP 404)."""
 

@@ -20,6 +20,7 @@ from sreplat.errors import OperationFailed, UsageError
 from sreplat.tools.api_calls import (
     AccessDenied,
     AlreadyExists,
+    ApiUnreachable,
     CallTimeout,
     Deadline,
     PermissionDenied,
@@ -42,6 +43,11 @@ CREDENTIALS_HINT = (
     "run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, "
     f"or set {ACCESS_TOKEN_ENV}"
 )
+
+
+class NoCredentials(AccessDenied):
+    """No credentials at all (no token variable, no Application Default Credentials): nothing
+    that needs Google Cloud can run, so callers say it once and skip the rest."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,7 @@ def default_credentials(environ: Mapping[str, str] | None = None) -> Credentials
     try:
         credentials, _project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
     except DefaultCredentialsError as exc:
-        raise AccessDenied(
+        raise NoCredentials(
             "no Google Cloud credentials found", hint=CREDENTIALS_HINT, detail=str(exc)
         ) from exc
     return credentials
@@ -228,7 +234,7 @@ def translate_google_error(exc: BaseException, what: str, deadline: Deadline) ->
     if isinstance(exc, requests.exceptions.Timeout | gexc.DeadlineExceeded | gexc.RetryError | TimeoutError):
         return CallTimeout(f"{what}: no answer within {deadline.timeout:g}s", detail=str(exc))
     if isinstance(exc, requests.exceptions.ConnectionError | auth_exc.TransportError):
-        return OperationFailed(
+        return ApiUnreachable(
             f"{what}: cannot reach the API", hint="check the network and any proxy settings", detail=str(exc)
         )
     if isinstance(exc, auth_exc.RefreshError | auth_exc.DefaultCredentialsError):
