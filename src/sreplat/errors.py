@@ -33,9 +33,13 @@ class SreplatError(Exception):
         self.hint = hint
         self.detail = detail
 
+    @property
+    def headline(self) -> str:
+        """The message's first line (the type's name when there is no message), without the hint."""
+        return self.message.strip().splitlines()[0] if self.message.strip() else type(self).__name__
+
     def one_line(self) -> str:
-        line = self.message.strip().splitlines()[0] if self.message.strip() else type(self).__name__
-        return f"{line} (hint: {self.hint})" if self.hint else line
+        return f"{self.headline} (hint: {self.hint})" if self.hint else self.headline
 
 
 class UsageError(SreplatError):
@@ -83,12 +87,6 @@ class LockHeld(SreplatError):
     """Someone else holds the lock (a Terraform state lock, an environment lock)."""
 
     exit_code = ExitCode.LOCKED
-
-
-class Unhealthy(SreplatError):
-    """``status`` found the environment unhealthy."""
-
-    exit_code = ExitCode.UNHEALTHY
 
 
 class Interrupted(SreplatError):

@@ -43,14 +43,6 @@ class ProcResult:
     duration_s: float
 
 
-def require(tool: str, *, hint: str) -> str:
-    """Return the absolute path of ``tool`` or raise ToolMissing with ``hint``."""
-    path = shutil.which(tool)
-    if path is None:
-        raise ToolMissing(f"{tool} not found on PATH", hint=hint)
-    return path
-
-
 def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         if secret:

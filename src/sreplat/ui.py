@@ -123,9 +123,7 @@ class JsonRenderer(Renderer):
             "event": "error",
             "exit_code": int(error.exit_code),
             "type": type(error).__name__,
-            "message": error.message.strip().splitlines()[0]
-            if error.message.strip()
-            else type(error).__name__,
+            "message": error.headline,
         }
         if error.hint:
             line["hint"] = error.hint

@@ -136,8 +136,7 @@ def run_checks(
                 finding = check.run()
             except SreplatError as exc:
                 # The hint goes in its own field (shown once), not also inside the summary.
-                line = exc.message.strip().splitlines()[0] if exc.message.strip() else type(exc).__name__
-                finding = unknown(line, hint=exc.hint)
+                finding = unknown(exc.headline, hint=exc.hint)
             except Exception as exc:
                 finding = unknown(f"{type(exc).__name__}: {exc}")
             finish(index, _result(check, finding, time.monotonic() - begin))

@@ -612,13 +612,13 @@ class GcpTarget(Target):
                 self.ctx.stacks_dir.parent if self.ctx.stacks_dir.is_dir() else "."
             ).check_version()
         except ToolMissing as exc:  # found out for certain: unhealthy, not "could not tell"
-            return unhealthy(exc.message.strip().splitlines()[0], hint=exc.hint)
+            return unhealthy(exc.headline, hint=exc.hint)
         return healthy("terraform " + ".".join(map(str, version)))
 
     def _doctor_credentials(self) -> Finding:
         problem = self.ctx.access_problem(timeout=DOCTOR_CALL_S)
         if problem is not None:  # a missing prerequisite, the very thing doctor is for
-            return unhealthy(problem.message.strip().splitlines()[0], hint=problem.hint)
+            return unhealthy(problem.headline, hint=problem.hint)
         return healthy(f"Google credentials give an access token (project {self.settings.project})")
 
     def _doctor_bucket(self) -> Finding:

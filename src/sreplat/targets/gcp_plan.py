@@ -47,7 +47,7 @@ def plan_details(target: GcpTarget, verb: str, sha: str | None) -> dict[str, Any
     elif verb == "destroy":
         details = {"removes": destroy_scope(target, blocked)}
     if blocked is not None and details:
-        details["unavailable"] = blocked.message.strip().splitlines()[0]
+        details["unavailable"] = blocked.headline
         if blocked.hint:
             details["hint"] = blocked.hint
     return details

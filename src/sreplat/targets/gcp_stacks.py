@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,7 +176,3 @@ class Stacks:
         with self._scratch() as scratch:
             tf = self._ready(stack, data_dir=scratch / "data", sink=sink, step=step)
             return tf.plan(scratch / f"{stack}.tfplan", self.variables(stack), lock=False)
-
-
-def change_facts(changes: Mapping[str, StackChange]) -> dict[str, str]:
-    return {name: change.describe() for name, change in changes.items()}

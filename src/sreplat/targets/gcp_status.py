@@ -177,9 +177,9 @@ def _gated(
 def state(ctx: GcpContext, gate: Gate) -> Finding:
     where = f"gs://{ctx.bucket}/{ctx.stack_prefix(FOUNDATION)}"
     if gate.access is not None:
-        return unknown(_first_line(gate.access), hint=gate.access.hint)
+        return unknown(gate.access.headline, hint=gate.access.hint)
     if gate.state_error is not None:
-        return unknown(_first_line(gate.state_error), hint=gate.state_error.hint)
+        return unknown(gate.state_error.headline, hint=gate.state_error.hint)
     bootstrap = _run(ctx, "bootstrap")
     if gate.foundation is None:
         return unhealthy(f"not bootstrapped: no Terraform state at {where}", hint=bootstrap)
@@ -198,10 +198,6 @@ def _run(ctx: GcpContext, verb: str) -> str:
     return f"run `sreplat {verb} --env {ctx.env.name}`"
 
 
-def _first_line(error: SreplatError) -> str:
-    return error.message.strip().splitlines()[0] if error.message.strip() else type(error).__name__
-
-
 def _no_cluster(ctx: GcpContext) -> Finding | None:
     """ "skipped" when there is no cluster API to talk to (the cluster check says why), else None."""
     from sreplat.tools.gke import ClusterNotReady
@@ -211,7 +207,7 @@ def _no_cluster(ctx: GcpContext) -> Finding | None:
     except ResourceMissing:
         return unknown(f"skipped: cluster {ctx.settings.cluster_name} does not exist")
     except ClusterNotReady as exc:
-        return unknown(f"skipped: {_first_line(exc)}")
+        return unknown(f"skipped: {exc.headline}")
     return None
 
 

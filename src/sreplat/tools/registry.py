@@ -31,7 +31,6 @@ MANIFEST_ACCEPT = ", ".join(
     )
 )
 ARTIFACT_REGISTRY_USER = "oauth2accesstoken"
-CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 DEFAULT_TIMEOUT_S = 15.0
 
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -93,22 +92,6 @@ class RegistryCredentials:
     def from_google(cls, credentials: Any) -> RegistryCredentials:
         """Artifact Registry: ``oauth2accesstoken`` + an access token of these google-auth credentials."""
         return cls(username=ARTIFACT_REGISTRY_USER, _google=credentials)
-
-    @classmethod
-    def google_default(cls) -> RegistryCredentials:
-        """Application Default Credentials, scoped for Artifact Registry."""
-        import google.auth
-        import google.auth.exceptions
-
-        try:
-            credentials, _project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
-        except google.auth.exceptions.DefaultCredentialsError as exc:
-            raise OperationFailed(
-                "no Google credentials found for the image registry",
-                hint="run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS",
-                detail=str(exc),
-            ) from exc
-        return cls.from_google(credentials)
 
     def password(self) -> str:
         if self._google is None:
