@@ -57,9 +57,11 @@ down: $(VENV)/.runtime  ## stop the local platform and remove its state
 # --- tests ------------------------------------------------------------------------------------
 test: system-deps-test $(VENV)/.dev lint typecheck pytest  ## install everything and run the suite
 
-lint: $(VENV)/.dev  ## ruff
+lint: $(VENV)/.dev  ## ruff, actionlint (workflows), hadolint (Dockerfile)
 	$(VENV)/bin/ruff check src apps tests benchmarks
 	$(VENV)/bin/ruff format --check src apps tests benchmarks
+	$(VENV)/bin/actionlint -no-color
+	$(VENV)/bin/hadolint --config .hadolint.yaml apps/Dockerfile
 
 typecheck: $(VENV)/.dev  ## mypy --strict on src/ and apps/
 	$(VENV)/bin/mypy
