@@ -309,17 +309,26 @@ def test_workloads_are_bound_through_workload_identity() -> None:
     )
 
 
-def test_github_federation_is_pinned_to_repository_and_ref() -> None:
+def test_github_federation_trusts_only_the_issuer_and_the_rules_of_github_trust_tf() -> None:
     provider = in_module("iam", "google_iam_workload_identity_pool_provider")
     assert (
         unquote(first(provider.blocks("oidc"))["issuer_uri"]) == "https://token.actions.githubusercontent.com"
     )
-    condition = str(provider.get("attribute_condition"))
-    assert "assertion.repository == '${var.github_repository}'" in condition
-    assert "assertion.sub == 'repo:${var.github_repository}:ref:${ref}'" in condition
-    federation = in_module("iam", "google_service_account_iam_member")
+    # The condition and mapping themselves are evaluated with CEL in tests/workflows/test_federation.py.
+    assert provider.get("attribute_condition") == "${local.github_attribute_condition}"
+    trust = (module_dir("iam") / "github_trust.tf").read_text()
+    for claim in ("repository_id", "repository_owner_id", "environment", "ref", "event_name"):
+        assert f"assertion.{claim}" in trust, claim
+    assert "assertion.sub ==" not in trust, "sub differs between jobs with and without an environment"
+    federation = only(
+        [
+            b
+            for b in resources("google_service_account_iam_member", module_dir("iam"))
+            if "federation" in b.labels[1]
+        ]
+    )
     assert str(federation.get("member")).startswith("principalSet://iam.googleapis.com/")
-    assert "attribute.repository/${var.github_repository}" in str(federation.get("member"))
+    assert "attribute.repository_id/${var.github_repository_id}" in str(federation.get("member"))
 
 
 # --- stacks -------------------------------------------------------------------------------------

@@ -99,6 +99,35 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("modules/iam", {"workload_roles": {"api": ["roles/owner"]}}, "basic roles"),
     ("modules/iam", {"github_repository": "not a repo"}, "owner/name"),
     ("modules/iam", {"github_refs": ["main"]}, "full ref"),
+    (
+        "modules/iam",
+        {
+            "github_repository": "acme/platform",
+            "github_repository_owner_id": "2",
+            "github_environments": ["prod"],
+        },
+        "github_repository_id must be",
+    ),
+    (
+        "modules/iam",
+        {
+            "github_repository": "acme/platform",
+            "github_repository_id": "acme/platform",
+            "github_repository_owner_id": "2",
+            "github_environments": ["prod"],
+        },
+        "numeric id",
+    ),
+    (
+        "modules/iam",
+        {
+            "github_repository": "acme/platform",
+            "github_repository_id": "1",
+            "github_repository_owner_id": "2",
+        },
+        "at least one GitHub environment",
+    ),
+    ("modules/iam", {"github_events": ["push", "pull_request_target"]}, "never allowed to deploy"),
     ("modules/iam", {"name_prefix": "a-much-too-long-prefix-for-ids"}, "3-21"),
     ("stacks/foundation", {"env_name": "Production"}, "env_name must be"),
     ("stacks/cluster", {"foundation_state_prefix": "/abs"}, "relative path"),

@@ -63,44 +63,39 @@ resource "google_artifact_registry_repository_iam_member" "deployer_write" {
 }
 
 # --- GitHub Actions -> deployer, keyless (Workload Identity Federation) -------------------------
+# Who may impersonate the deployer is decided in github_trust.tf (the pool id, the attribute
+# mapping and the condition, built without any provider so tests evaluate the exact strings).
 resource "google_iam_workload_identity_pool" "github" {
-  count = var.github_repository == null ? 0 : 1
+  count = local.github_enabled ? 1 : 0
 
   project                   = var.project_id
-  workload_identity_pool_id = "${var.name_prefix}-github"
+  workload_identity_pool_id = local.github_pool_id
   display_name              = "sreplat GitHub Actions"
   description               = "OIDC tokens of GitHub Actions runs of ${var.github_repository}."
 }
 
 resource "google_iam_workload_identity_pool_provider" "github" {
-  count = var.github_repository == null ? 0 : 1
+  count = local.github_enabled ? 1 : 0
 
   project                            = var.project_id
   workload_identity_pool_id          = google_iam_workload_identity_pool.github[0].workload_identity_pool_id
   workload_identity_pool_provider_id = "github-actions"
   display_name                       = "GitHub Actions"
-  description                        = "Trusts only ${var.github_repository} on ${join(", ", var.github_refs)}."
+  description                        = "Trusts only repository id ${var.github_repository_id} (${var.github_repository}), environments ${join(", ", local.github_environments)}."
 
-  attribute_mapping = {
-    "google.subject"       = "assertion.sub"
-    "attribute.repository" = "assertion.repository"
-    "attribute.ref"        = "assertion.ref"
-    "attribute.actor"      = "assertion.actor"
-  }
-  # Without a condition any GitHub repository could mint tokens for this pool. The subject
-  # pins repository and ref (repo:<owner/name>:ref:<ref>); jobs that use a GitHub environment
-  # get another subject and are refused.
-  attribute_condition = "assertion.repository == '${var.github_repository}' && (${join(" || ", [for ref in var.github_refs : "assertion.sub == 'repo:${var.github_repository}:ref:${ref}'"])})"
+  attribute_mapping   = local.github_attribute_mapping
+  attribute_condition = local.github_attribute_condition
 
   oidc {
     issuer_uri = "https://token.actions.githubusercontent.com"
   }
 }
 
+# The repository's numeric id, not its name: a repository that later takes the name gets nothing.
 resource "google_service_account_iam_member" "deployer_federation" {
-  count = var.github_repository == null ? 0 : 1
+  count = local.github_enabled ? 1 : 0
 
   service_account_id = google_service_account.deployer.name
   role               = "roles/iam.workloadIdentityUser"
-  member             = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.github[0].name}/attribute.repository/${var.github_repository}"
+  member             = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.github[0].name}/attribute.repository_id/${var.github_repository_id}"
 }

@@ -75,10 +75,13 @@ module "dns" {
 module "iam" {
   source = "../../modules/iam"
 
-  project_id        = var.project_id
-  name_prefix       = local.prefix
-  github_repository = var.github_repository
-  github_refs       = var.github_refs
+  project_id                 = var.project_id
+  name_prefix                = local.prefix
+  github_repository          = var.github_repository
+  github_repository_id       = var.github_repository_id
+  github_repository_owner_id = var.github_repository_owner_id
+  github_environments        = var.github_environments == null ? [var.env_name] : var.github_environments
+  github_refs                = var.github_refs
   artifact_registry_repository = {
     location = var.region
     name     = module.registry.repository_id

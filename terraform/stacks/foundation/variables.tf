@@ -50,6 +50,24 @@ variable "github_repository" {
   default     = null
 }
 
+variable "github_repository_id" {
+  type        = string
+  description = "Numeric id of github_repository (GitHub API repos/<owner>/<name> .id); required with it. The federation trusts this id, not the name (sreplat.toml: github_repository_id)."
+  default     = null
+}
+
+variable "github_repository_owner_id" {
+  type        = string
+  description = "Numeric id of the repository's owner (GitHub API .owner.id); required with github_repository (sreplat.toml: github_repository_owner_id)."
+  default     = null
+}
+
+variable "github_environments" {
+  type        = list(string)
+  description = "GitHub environments whose jobs may deploy this environment; null: one named like the sreplat environment (env_name)."
+  default     = null
+}
+
 variable "github_refs" {
   type        = list(string)
   description = "Git refs allowed to deploy from GitHub Actions."
