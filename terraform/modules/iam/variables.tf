@@ -123,10 +123,24 @@ variable "github_events" {
   }
 }
 
+variable "state_bucket" {
+  type = object({
+    name   = string
+    prefix = string
+  })
+  description = "The Terraform state bucket (made by sreplat, uniform access) and this environment's prefix in it: the deployer may read the stacks' states and write the release record and the lock, the build account may read build contexts under source/. Null: no grants on the bucket."
+  default     = null
+
+  validation {
+    condition     = var.state_bucket == null || (can(regex("^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$", var.state_bucket.name)) && can(regex("^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", var.state_bucket.prefix)))
+    error_message = "state_bucket needs a bucket name and a relative prefix without leading or trailing slashes or quotes (e.g. sreplat/prod)."
+  }
+}
+
 variable "deployer_roles" {
   type        = list(string)
-  description = "Project roles of the CI deployer: enough to roll out releases in the cluster, nothing more."
-  default     = ["roles/container.developer"]
+  description = "Project roles of the CI deployer: roles/container.clusterViewer finds the cluster and passes the DNS endpoint's IAM check (container.clusters.connect); what it may do inside is the Kubernetes Role of the platform chart (namespace sreplat only)."
+  default     = ["roles/container.clusterViewer"]
 
   validation {
     condition     = alltrue([for r in var.deployer_roles : !contains(["roles/owner", "roles/editor", "roles/viewer"], r)])

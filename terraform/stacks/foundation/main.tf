@@ -52,9 +52,10 @@ module "registry" {
 module "ingress" {
   source = "../../modules/ingress"
 
-  project_id = var.project_id
-  name       = "${local.prefix}-ingress"
-  labels     = local.labels
+  project_id  = var.project_id
+  name        = "${local.prefix}-ingress"
+  labels      = local.labels
+  cloud_armor = var.cloud_armor
 
   depends_on = [google_project_service.apis]
 }
@@ -85,6 +86,10 @@ module "iam" {
   artifact_registry_repository = {
     location = var.region
     name     = module.registry.repository_id
+  }
+  state_bucket = var.state_bucket == null ? null : {
+    name   = var.state_bucket
+    prefix = coalesce(var.state_prefix, "sreplat/${var.env_name}")
   }
 
   depends_on = [google_project_service.apis]

@@ -51,6 +51,16 @@ output "ingress_address_name" {
   value       = module.ingress.name
 }
 
+output "ssl_policy_name" {
+  description = "TLS policy (TLS >= 1.2, MODERN) for the HTTPS proxy: the api chart's ingress.sslPolicy."
+  value       = module.ingress.ssl_policy_name
+}
+
+output "security_policy_name" {
+  description = "Cloud Armor policy for the API's backend (the api chart's backendConfig.securityPolicy); null when cloud_armor is off."
+  value       = module.ingress.security_policy_name
+}
+
 output "api_hostname" {
   description = "Host name of the API (api.<domain>)."
   value       = module.dns.api_hostname
@@ -64,6 +74,11 @@ output "dns_zone_name" {
 output "dns_name_servers" {
   description = "Name servers to delegate the domain to."
   value       = module.dns.name_servers
+}
+
+output "dns_ds_record" {
+  description = "DS record to give the registrar beside the name servers (DNSSEC)."
+  value       = module.dns.ds_record
 }
 
 output "workload_service_accounts" {
@@ -84,6 +99,16 @@ output "node_service_account_email" {
 output "deployer_service_account_email" {
   description = "Service account CI deploys as."
   value       = module.iam.deployer_service_account_email
+}
+
+output "build_service_account_email" {
+  description = "Service account Cloud Build runs as (the fallback image builder passes it as the build's serviceAccount)."
+  value       = module.iam.build_service_account_email
+}
+
+output "state_objects" {
+  description = "State bucket objects the CI deployer may read (stack prefixes) and write (release record, environment lock); null without state_bucket."
+  value       = module.iam.state_objects
 }
 
 output "workload_identity_provider" {

@@ -74,6 +74,18 @@ variable "github_refs" {
   default     = ["refs/heads/main"]
 }
 
+variable "state_bucket" {
+  type        = string
+  description = "The GCS bucket holding this stack's state (the one sreplat creates; -backend-config=bucket). Given: the CI deployer and the build account get their object-level grants there. Null: none."
+  default     = null
+}
+
+variable "state_prefix" {
+  type        = string
+  description = "This environment's prefix in the state bucket (sreplat.toml: state_prefix); null: sreplat/<env_name>."
+  default     = null
+}
+
 variable "network" {
   type = object({
     subnet_cidr   = optional(string, "10.10.0.0/20")
@@ -91,6 +103,15 @@ variable "image_retention" {
     tagged_max_age_days   = optional(number, 90)
   })
   description = "Cleanup of the image repository: versions always kept, ages after which untagged and tagged versions go."
+  default     = {}
+}
+
+variable "cloud_armor" {
+  type = object({
+    enabled                     = optional(bool, false)
+    process_requests_per_minute = optional(number, 600)
+  })
+  description = "Optional Cloud Armor policy on the API (sreplat.toml: cloud_armor): a per-client-IP rate limit on POST /process."
   default     = {}
 }
 
