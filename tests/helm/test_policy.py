@@ -142,7 +142,8 @@ def _container(scenario: Scenario, kind: str) -> tuple[dict[str, Any], dict[str,
 def test_api_probes_rollout_and_graceful_stop(scenario: Scenario) -> None:
     deployment, container = _container(scenario, "Deployment")
     assert container["startupProbe"]["httpGet"]["port"] == "http"
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    # Readiness must not follow Redis (a shared dependency): see tests/helm/test_redis_outage.py.
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     strategy = deployment["spec"]["strategy"]
     assert strategy["type"] == "RollingUpdate" and strategy["rollingUpdate"]["maxUnavailable"] == 0
@@ -217,7 +218,7 @@ def test_disruption_budget_and_monitoring_select_the_pods(scenario: Scenario) ->
 
 
 @pytest.mark.parametrize("scenario", scenarios("api"), ids=lambda s: s.id)
-def test_service_uses_neg_and_readyz_health_check(scenario: Scenario) -> None:
+def test_service_uses_neg_and_a_process_health_check(scenario: Scenario) -> None:
     import json
 
     objs = rendered(scenario)
@@ -226,7 +227,10 @@ def test_service_uses_neg_and_readyz_health_check(scenario: Scenario) -> None:
     assert json.loads(annotations["cloud.google.com/neg"]) == {"ingress": True}
     backend = json.loads(annotations["cloud.google.com/backend-config"])["default"]
     health = one(objs, "BackendConfig", backend)["spec"]["healthCheck"]
-    assert (health["type"], health["requestPath"], health["port"]) == ("HTTP", "/readyz", 8080)
+    assert (health["type"], health["requestPath"], health["port"]) == ("HTTP", "/healthz", 8080)
+    policy = scenario.values().get("backendConfig", {}).get("securityPolicy")
+    spec = one(objs, "BackendConfig", backend)["spec"]
+    assert spec.get("securityPolicy") == ({"name": policy} if policy else None)
 
 
 def test_ingress_wires_static_ip_certificate_and_redirect() -> None:
@@ -272,7 +276,8 @@ DNS_PEERS = {
     ("cidr", "169.254.20.10/32"),
 }
 DNS = {("egress", peer, proto, 53) for peer in DNS_PEERS for proto in ("UDP", "TCP")}
-COLLECTOR = ("pods", "gmp-system", frozenset({("app.kubernetes.io/name", "collector")}))
+# GKE's managed collection (setup-managed docs): DaemonSet `collector` in gke-gmp-system.
+COLLECTOR = ("pods", "gke-gmp-system", frozenset({("app.kubernetes.io/name", "collector")}))
 REDIS = ("pods", "", frozenset({("app.kubernetes.io/name", "redis")}))
 
 
@@ -409,3 +414,19 @@ def test_app_policies_stand_alone_without_the_platform_chart() -> None:
         allowed, ing, eg = flows(find(rendered(scenario), "NetworkPolicy"), pod_labels(chart))
         assert ing and eg
         assert allowed >= DNS
+
+
+def test_metrics_scraper_defaults_to_gkes_managed_collection_and_can_be_changed() -> None:
+    """Issue 12 item 4: on GKE the managed collectors run in gke-gmp-system; a cluster running the
+    self-deployed operator (gmp-system) says so in values."""
+    from tests.helm.charts import render_objects
+
+    for chart, port in (("api", 8080), ("worker", 9100)):
+        labels = pod_labels(chart)
+        default, _, _ = flows(namespace_policies(), labels)
+        assert ("ingress", COLLECTOR, "TCP", port) in default
+        own = ("pods", "gmp-system", frozenset({("app.kubernetes.io/name", "collector")}))
+        values = {"networkPolicy": {"metricsScraper": {"namespace": "gmp-system"}}}
+        policies = find(render_objects(chart, values), "NetworkPolicy")
+        changed, _, _ = flows(policies, labels)
+        assert ("ingress", own, "TCP", port) in changed and ("ingress", COLLECTOR, "TCP", port) not in changed

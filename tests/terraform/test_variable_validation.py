@@ -129,6 +129,14 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("modules/iam", {"github_events": ["push", "pull_request_target"]}, "never allowed to deploy"),
     ("modules/iam", {"name_prefix": "a-much-too-long-prefix-for-ids"}, "3-21"),
+    ("modules/iam", {"state_bucket": {"name": "b-tfstate", "prefix": "/sreplat/dev/"}}, "relative prefix"),
+    ("modules/iam", {"state_bucket": {"name": "b-tfstate", "prefix": "sreplat/dev'x"}}, "relative prefix"),
+    (
+        "modules/ingress",
+        {"cloud_armor": {"enabled": True, "process_requests_per_minute": 0}},
+        "between 1 and",
+    ),
+    ("modules/artifact_registry", {"release_tag_prefix": "Release"}, "release_tag_prefix must be"),
     ("stacks/foundation", {"env_name": "Production"}, "env_name must be"),
     ("stacks/cluster", {"foundation_state_prefix": "/abs"}, "relative path"),
 ]
