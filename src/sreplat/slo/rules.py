@@ -6,13 +6,14 @@ of the same evaluation):
 
 - ``slo:sli_error:ratio_rate<W>{slo=...}`` — the share of bad events over each window ``W`` the
   alerts use (5m, 30m, 1h, 2h, 6h, 1d, 3d) and over the SLO's own window (e.g. 30d);
-- ``slo:burn_rate:1h`` — the 1 h error ratio divided by the error budget (1: the budget lasts
-  exactly the window; 14.4: it is gone in 2 days), the "current burn rate";
+- ``slo:burn_rate:<W>`` — that ratio divided by the error budget, for the same windows but the
+  SLO's own (1: the budget lasts exactly the window; 14.4: a 30-day budget is gone in 2 days);
+  ``slo:burn_rate:1h`` is the "current burn rate";
 - ``slo:error_budget:remaining`` — 1 minus the share of the window's budget spent (negative once
   the SLO is missed);
-- the alerts of ``WORKBOOK_ALERTS``: each fires while the error ratio over both its long and its
-  short window is above ``factor × budget``. The long window makes the alert significant, the
-  short one lets it stop soon after the burn does.
+- the alerts of ``WORKBOOK_ALERTS``: each fires while the burn rate over both its long and its
+  short window is above its factor. The long window makes the alert significant, the short one
+  lets it stop soon after the burn does.
 
 The factor is ``budget_consumed × SLO window / long window`` (the workbook's formula); for a 30-day
 window it gives the workbook's table: 14.4 (1 h, 5 m, page), 6 (6 h, 30 m, page), 3 (1 d, 2 h,
@@ -125,13 +126,15 @@ def _group(slo: Slo, settings: RuleSettings) -> RuleGroup:
         )
         for window in windows(slo, settings)
     ]
-    rules.append(
+    rules += [
         Rule(
-            record=f"slo:burn_rate:{BURN_RATE_WINDOW}",
-            expr=f"slo:sli_error:ratio_rate{BURN_RATE_WINDOW}{{{selector}}} / {budget}",
+            record=f"slo:burn_rate:{window}",
+            expr=f"slo:sli_error:ratio_rate{window}{{{selector}}} / {budget}",
             labels=labels,
         )
-    )
+        for window in windows(slo, settings)
+        if window != slo.window  # over the whole window that is 1 - remaining budget
+    ]
     rules.append(
         Rule(
             record="slo:error_budget:remaining",
@@ -147,14 +150,13 @@ def _group(slo: Slo, settings: RuleSettings) -> RuleGroup:
                 f"need an error ratio above {factor} x {budget} >= 1 and could never fire",
                 hint="raise the objective or lengthen the window",
             )
-        threshold = f"({_number(factor)} * {budget})"
         rules.append(
             Rule(
                 alert=alert.name,
                 expr=(
-                    f"slo:sli_error:ratio_rate{alert.long_window}{{{selector}}} > {threshold}\n"
+                    f"slo:burn_rate:{alert.long_window}{{{selector}}} > {_number(factor)}\n"
                     f"and\n"
-                    f"slo:sli_error:ratio_rate{alert.short_window}{{{selector}}} > {threshold}"
+                    f"slo:burn_rate:{alert.short_window}{{{selector}}} > {_number(factor)}"
                 ),
                 labels={**labels, "severity": alert.severity},
                 annotations={
