@@ -15,7 +15,8 @@ from tests.helm.charts import Scenario, find, one, pod_spec, rendered, scenarios
 
 pytestmark = pytest.mark.helm
 
-APP_SCENARIOS = [s for s in scenarios() if s.chart != "platform"]
+# Every scenario that runs pods: the apps, and the platform's observability pieces.
+APP_SCENARIOS = [s for s in scenarios() if s.chart != "platform" or s.name == "gke"]
 # Volume types the restricted profile allows.
 RESTRICTED_VOLUMES = {
     "configMap",
@@ -393,17 +394,84 @@ def test_redis_admits_only_api_and_worker() -> None:
     assert allowed == clients | DNS  # DNS comes from the platform's namespace-wide allow
 
 
-def test_otlp_egress_only_to_the_configured_collector() -> None:
-    collector = ("pods", "observability", frozenset({("app.kubernetes.io/name", "opentelemetry-collector")}))
+OTEL_COLLECTOR = ("pods", "", frozenset({("app.kubernetes.io/name", "otel-collector")}))
+GOOGLE_APIS = {
+    ("egress", ("cidr", "199.36.153.8/30"), "TCP", 443),  # private.googleapis.com
+    ("egress", ("cidr", "169.254.169.254/32"), "TCP", 80),  # metadata server (Workload Identity)
+    ("egress", ("cidr", "169.254.169.252/32"), "TCP", 988),  # GKE metadata server, Dataplane V2
+}
+
+
+def test_otlp_egress_only_to_the_collector_on_the_otlp_http_port() -> None:
     api, _, _ = flows(namespace_policies(api="otel"), pod_labels("api"))
-    assert api - flows(namespace_policies(), pod_labels("api"))[0] == {("egress", collector, "TCP", 4317)}
+    assert api - flows(namespace_policies(), pod_labels("api"))[0] == {
+        ("egress", OTEL_COLLECTOR, "TCP", 4318)
+    }
     worker, _, _ = flows(namespace_policies(worker="otel"), pod_labels("worker"))
     # That scenario also turns Managed Prometheus off: nothing may come in at all.
     assert {f for f in worker if f[0] == "ingress"} == set()
     assert {f for f in worker if f[0] == "egress"} == {
         ("egress", REDIS, "TCP", 6379),
-        ("egress", collector, "TCP", 4318),
+        ("egress", OTEL_COLLECTOR, "TCP", 4318),
     } | DNS
+    # Another namespace's collector is named with its namespace.
+    (other,) = [s for s in scenarios("worker") if s.name == "otel"]
+    values = other.values()
+    values["otel"]["collector"]["namespace"] = "observability"
+    from tests.helm.charts import render_objects
+
+    policies = find(render_objects("worker", values), "NetworkPolicy")
+    elsewhere = ("pods", "observability", frozenset({("app.kubernetes.io/name", "otel-collector")}))
+    assert ("egress", elsewhere, "TCP", 4318) in flows(policies, pod_labels("worker"))[0]
+
+
+def _observability_pod(name: str) -> dict[str, str]:
+    (gke,) = [s for s in scenarios("platform") if s.name == "gke"]
+    (workload,) = [w for w in workloads(rendered(gke)) if w["metadata"]["name"] == name]
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def _observability_flows(name: str) -> tuple[set[Flow], bool, bool]:
+    return flows(namespace_policies(platform="gke", api="otel", worker="otel"), _observability_pod(name))
+
+
+def test_collector_takes_otlp_from_api_and_worker_only_and_talks_only_to_google() -> None:
+    allowed, ing, eg = _observability_flows("otel-collector")
+    clients = {
+        ("ingress", ("pods", "", frozenset({("app.kubernetes.io/name", n)})), "TCP", 4318)
+        for n in ("api", "worker")
+    }
+    assert ing and eg
+    assert allowed == clients | GOOGLE_APIS | DNS
+
+
+def test_grafana_takes_nothing_from_the_network_and_reaches_only_the_frontend() -> None:
+    allowed, ing, eg = _observability_flows("grafana")
+    frontend = (
+        "pods",
+        "",
+        frozenset({("app.kubernetes.io/name", "gmp-frontend"), ("app.kubernetes.io/instance", "platform")}),
+    )
+    assert ing and eg
+    assert allowed == {("egress", frontend, "TCP", 9090)} | DNS  # port-forward only: no ingress flow
+
+
+def test_gmp_frontend_serves_grafana_only_and_talks_only_to_google() -> None:
+    allowed, ing, eg = _observability_flows("gmp-frontend")
+    grafana = (
+        "pods",
+        "",
+        frozenset({("app.kubernetes.io/name", "grafana"), ("app.kubernetes.io/instance", "platform")}),
+    )
+    assert ing and eg
+    assert allowed == {("ingress", grafana, "TCP", 9090)} | GOOGLE_APIS | DNS
+
+
+def test_apps_flows_are_unchanged_by_the_observability_pieces() -> None:
+    for chart in ("api", "worker"):
+        with_observability, _, _ = flows(namespace_policies(platform="gke"), pod_labels(chart))
+        assert with_observability == flows(namespace_policies(), pod_labels(chart))[0], chart
 
 
 def test_app_policies_stand_alone_without_the_platform_chart() -> None:

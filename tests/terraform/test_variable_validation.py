@@ -47,6 +47,12 @@ VALID: dict[str, dict[str, Any]] = {
         "name_prefix": "sreplat-dev",
         "artifact_registry_repository": {"location": "asia-south1", "name": "sreplat"},
     },
+    "modules/observability_iam": {"project_id": "acme-sre-dev", "name_prefix": "sreplat-dev"},
+    "modules/private_google_apis": {
+        "project_id": "acme-sre-dev",
+        "zone_name": "sreplat-dev-googleapis",
+        "network": "projects/acme-sre-dev/global/networks/sreplat-dev",
+    },
     "stacks/foundation": {
         "project_id": "acme-sre-dev",
         "region": "asia-south1",
@@ -137,6 +143,9 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "between 1 and",
     ),
     ("modules/artifact_registry", {"release_tag_prefix": "Release"}, "release_tag_prefix must be"),
+    ("modules/observability_iam", {"name_prefix": "a-much-too-long-prefix-for-ids"}, "3-22"),
+    ("modules/observability_iam", {"kubernetes_namespace": "Sreplat"}, "Kubernetes namespace"),
+    ("modules/private_google_apis", {"network": "sreplat-dev"}, "self link or ID"),
     ("stacks/foundation", {"env_name": "Production"}, "env_name must be"),
     ("stacks/cluster", {"foundation_state_prefix": "/abs"}, "relative path"),
 ]

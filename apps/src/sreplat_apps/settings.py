@@ -8,16 +8,19 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TypeVar
 
 from sreplat_apps.boot import paths
+from sreplat_apps.telemetry.otel_config import TracingConfig
 
 _T = TypeVar("_T")
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# A project ID (6-30 characters), optionally domain-scoped ("example.com:my-project").
+_PROJECT_RE = re.compile(r"^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 
 
 class SettingsError(ValueError):
@@ -55,6 +58,10 @@ class Settings:
     maintenance_seconds: int = 15
     scheduler_seconds: int = 1
     redis_timeout_seconds: float = 2.0
+    # Observability: the Google Cloud project of Cloud Logging's trace field
+    # (GOOGLE_CLOUD_PROJECT; empty: none) and the standard OTEL_* export/sampling variables.
+    gcp_project: str = ""
+    tracing: TracingConfig = field(default_factory=TracingConfig)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -90,6 +97,8 @@ class Settings:
             redis_timeout_seconds=reader.get(
                 "SREPLAT_REDIS_TIMEOUT_SECONDS", cls.redis_timeout_seconds, _float_between(0.05, 60)
             ),
+            gcp_project=reader.get("GOOGLE_CLOUD_PROJECT", "", _project),
+            tracing=_tracing(environ),
         )
         return settings
 
@@ -124,6 +133,19 @@ def _release(raw: str) -> str:
     if len(raw) > 128 or not raw.isprintable():
         raise ValueError("expected at most 128 printable characters")
     return raw
+
+
+def _project(raw: str) -> str:
+    if not _PROJECT_RE.match(raw):
+        raise ValueError("expected a Google Cloud project ID (6-30 lowercase letters, digits or hyphens)")
+    return raw
+
+
+def _tracing(environ: Mapping[str, str]) -> TracingConfig:
+    try:
+        return TracingConfig.from_env(environ)
+    except ValueError as exc:  # the message already names the variable and its value
+        raise SettingsError(str(exc)) from None
 
 
 def _log_level(raw: str) -> str:

@@ -9,6 +9,8 @@ locals {
     "dns.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
     "sts.googleapis.com",
   ])
 }
@@ -91,6 +93,28 @@ module "iam" {
     name   = var.state_bucket
     prefix = coalesce(var.state_prefix, "sreplat/${var.env_name}")
   }
+
+  depends_on = [google_project_service.apis]
+}
+
+# Observability: the collector's and the Managed Prometheus frontend's identities, and Google APIs
+# at fixed addresses so the platform chart's NetworkPolicies can allow them and nothing else.
+module "observability_iam" {
+  source = "../../modules/observability_iam"
+
+  project_id  = var.project_id
+  name_prefix = local.prefix
+
+  depends_on = [google_project_service.apis]
+}
+
+module "private_google_apis" {
+  source = "../../modules/private_google_apis"
+
+  project_id = var.project_id
+  zone_name  = "${local.prefix}-googleapis"
+  network    = module.network.network_self_link
+  labels     = local.labels
 
   depends_on = [google_project_service.apis]
 }

@@ -87,8 +87,18 @@ output "workload_service_accounts" {
 }
 
 output "workload_identity_bindings" {
-  description = "Which Kubernetes service account acts as which Google service account (bound by the cluster stack)."
-  value       = module.iam.workload_identity_bindings
+  description = "Which Kubernetes service account acts as which Google service account (bound by the cluster stack): the apps' and the observability pieces'."
+  value       = merge(module.iam.workload_identity_bindings, module.observability_iam.workload_identity_bindings)
+}
+
+output "observability_service_accounts" {
+  description = "Google service account emails of the platform chart's collector (roles/cloudtrace.agent) and Managed Prometheus frontend (roles/monitoring.viewer): collector.gcpServiceAccount and grafana.gmpFrontend.gcpServiceAccount."
+  value       = module.observability_iam.service_accounts
+}
+
+output "google_apis_cidr" {
+  description = "Where *.googleapis.com resolves inside the VPC (private.googleapis.com): the platform chart's googleApis.cidrs."
+  value       = module.private_google_apis.cidr
 }
 
 output "node_service_account_email" {

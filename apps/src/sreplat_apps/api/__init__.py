@@ -29,7 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from sreplat_apps.jobs import JobStore, connect
     from sreplat_apps.telemetry import logs
 
-    logs.setup("api", settings.log_level)
+    logs.setup("api", settings.log_level, project=settings.gcp_project)
     app = Flask(__name__)
     app.config.update(
         SREPLAT_SETTINGS=settings,

@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from sreplat_apps.telemetry import logs
     from sreplat_apps.worker.supervisor import Supervisor, SupervisorError
 
-    logs.setup(SERVICE, settings.log_level)
+    logs.setup(SERVICE, settings.log_level, project=settings.gcp_project)
     port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
     supervisor = Supervisor(settings, processes=args.workers, burst=args.burst, metrics_port=port)
     try:
