@@ -171,6 +171,11 @@ def test_bad_flags_and_environment_exit_2_with_the_reason(tmp_path: Path) -> Non
         (api, {**env, "WEB_CONCURRENCY": "many"}, "WEB_CONCURRENCY"),
         ([*worker, "--workers", "-1"], env, "--workers"),
         ([*worker, "--metrics-port", "70000"], env, "--metrics-port"),
+        ([*worker, "--metrics-host", "not a host!"], env, "--metrics-host"),
+        (worker, {**env, "WORKER_METRICS_HOST": "-x"}, "WORKER_METRICS_HOST"),
+        (api, {**env, "SREPLAT_HEADER_TIMEOUT_SECONDS": "0"}, "SREPLAT_HEADER_TIMEOUT_SECONDS"),
+        (api, {**env, "SREPLAT_BODY_TIMEOUT_SECONDS": "soon"}, "SREPLAT_BODY_TIMEOUT_SECONDS"),
+        (api, {**env, "SREPLAT_MAX_CONNECTIONS": "0"}, "SREPLAT_MAX_CONNECTIONS"),
         (worker, {**env, "MAX_BODY_BYTES": "lots"}, "MAX_BODY_BYTES='lots'"),
         (worker, {**env, "REDIS_URL": "http://x"}, "REDIS_URL"),
     ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sreplat_apps.boot import api, paths
 from sreplat_apps.settings import Settings, SettingsError, package_version
+from sreplat_apps.worker import cli as worker_cli
 
 
 def test_defaults_need_no_environment() -> None:
@@ -135,3 +136,8 @@ def test_web_concurrency_sets_the_api_workers() -> None:
     assert api.default_workers({}) == api.available_cpus()
     with pytest.raises(api.UsageError, match="WEB_CONCURRENCY"):
         api.default_workers({"WEB_CONCURRENCY": "0"})
+
+
+def test_worker_processes_default_to_the_available_cpus_like_the_api() -> None:
+    assert worker_cli.parse_args([]).workers == api.available_cpus()
+    assert worker_cli.parse_args(["--workers", "3"]).workers == 3
