@@ -59,7 +59,7 @@ class Supervisor:
     processes: int = 1
     burst: bool = False
     metrics_port: int = 0
-    metrics_host: str = "0.0.0.0"  # noqa: S104  (scraped from other pods)
+    metrics_host: str = "0.0.0.0"  # noqa: S104  (scraped from other pods; `--metrics-host`)
     _children: dict[int, _Child] = field(default_factory=dict)
     _stopping: int = 0  # signals received
     _forwarded: int = 0
