@@ -149,8 +149,10 @@ def _frame_chunked(
     decoded = 0
     complete = True
     try:
-        while chunk := request.body.read(65536):
-            decoded += len(chunk)
+        # Piece by piece from gunicorn's chunk decoder: Body.read(n) would wait for n bytes (or
+        # the end) before saying how many it decoded.
+        for piece in request.body.reader.parser:
+            decoded += len(piece)
             if decoded > limits.max_body_bytes:
                 complete = False  # enough for the application to see it is over the limit
                 break

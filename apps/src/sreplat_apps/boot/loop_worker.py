@@ -368,9 +368,17 @@ class _ServingLoop:
     def _advance(self, connection: _Connection) -> None:
         """Serve every complete request in the connection's buffer, in order."""
         while connection.total is None or len(connection.pending) >= connection.total:
-            outcome = http_stage.frame(
-                bytes(connection.pending), self.cfg, connection.client, connection.requests + 1, self.limits
-            )
+            try:
+                outcome = http_stage.frame(
+                    bytes(connection.pending),
+                    self.cfg,
+                    connection.client,
+                    connection.requests + 1,
+                    self.limits,
+                )
+            except Exception as exc:  # a parser failure not foreseen: this client only, not the thread
+                self.worker.log.exception("Cannot parse a request from ip=%s", connection.client[0])
+                outcome = http_stage.refusal_for(exc)
             if isinstance(outcome, http_stage.NeedMore):
                 self._wait_for_more(connection, outcome)
                 return
