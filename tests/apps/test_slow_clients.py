@@ -167,3 +167,30 @@ def test_stalled_clients_neither_block_nor_slow_complete_requests_and_are_closed
     assert None not in closed, f"{closed.count(None)} stalled sockets still open"
     # Closed by the timeout (checked about once a second), not before it.
     assert all(TIMEOUT_S - 0.5 <= seconds <= TIMEOUT_S + 3 for seconds in closed if seconds is not None)
+
+
+def test_connections_per_worker_are_bounded(redis_url: str, tmp_path: Path) -> None:
+    # One process, 4 threads: SREPLAT_MAX_CONNECTIONS=8 gives each thread 2. A 9th connection
+    # waits in the listen backlog until one of the 8 goes away.
+    port = free_port()
+    env = app_env(
+        redis_url, tmp_path / "rt", SREPLAT_MAX_CONNECTIONS="8", SREPLAT_HEADER_TIMEOUT_SECONDS="60"
+    )
+    api = start_api(env, port, tmp_path / "api.log", workers=1)
+    held = []
+    try:
+        time.sleep(1.5)  # the readiness probes' connections are gone (closed by start_api)
+        held = [connect(port, timeout=5) for _ in range(8)]
+        time.sleep(0.5)  # every one of them accepted
+        sock, reader = connect(port, timeout=1)
+        with sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            with pytest.raises(TimeoutError):
+                reader.response()
+            held.pop()[0].close()
+            sock.settimeout(5)
+            assert reader.response()[0] == 200
+    finally:
+        for held_sock, _reader in held:
+            held_sock.close()
+        api.stop(timeout=30)
