@@ -18,6 +18,7 @@ from sreplat_apps.telemetry.otel_config import TracingConfig
 
 _T = TypeVar("_T")
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_HOST_RE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[?[0-9A-Fa-f:.]+\]?)$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # A project ID (6-30 characters), optionally domain-scoped ("example.com:my-project").
 _PROJECT_RE = re.compile(r"^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -45,6 +46,7 @@ class Settings:
     runtime_dir: Path = Path("/tmp/sreplat")  # noqa: S108  (replaced by from_env: $TMPDIR/sreplat)
     log_level: str = "INFO"
     worker_metrics_port: int = 9100
+    worker_metrics_host: str = "0.0.0.0"  # noqa: S104  (scraped from other pods; local: 127.0.0.1)
     # Job lifecycle. The idempotency window of POST /process is the life of the job record:
     # result_ttl after success, failure_ttl after failure.
     result_ttl: int = 3600
@@ -78,6 +80,7 @@ class Settings:
             worker_metrics_port=reader.get(
                 "WORKER_METRICS_PORT", cls.worker_metrics_port, _int_between(0, 65535)
             ),
+            worker_metrics_host=reader.get("WORKER_METRICS_HOST", cls.worker_metrics_host, _host),
             result_ttl=reader.get("SREPLAT_RESULT_TTL", cls.result_ttl, _int_between(1, 365 * 86400)),
             failure_ttl=reader.get("SREPLAT_FAILURE_TTL", cls.failure_ttl, _int_between(1, 365 * 86400)),
             retry_max=reader.get("SREPLAT_RETRY_MAX", cls.retry_max, _int_between(0, 100)),
@@ -120,6 +123,12 @@ class _Reader:
 def _redis_url(raw: str) -> str:
     if not raw.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("expected a redis://, rediss:// or unix:// URL")
+    return raw
+
+
+def _host(raw: str) -> str:
+    if not _HOST_RE.match(raw):
+        raise ValueError("expected an IP address or a host name")
     return raw
 
 
