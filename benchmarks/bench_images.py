@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sreplat.events import Event  # noqa: E402
-from sreplat.tools.docker_builder import DockerEngineBuilder  # noqa: E402
-from sreplat.tools.images import ImageManifest, build_and_push  # noqa: E402
+from sreplat.tools.images.docker_builder import DockerEngineBuilder  # noqa: E402
+from sreplat.tools.images.pipeline import ImageManifest, build_and_push  # noqa: E402
 from tests.support.base_image import ensure_base_images, fresh_copy  # noqa: E402
 from tests.support.registry_server import RegistryServer  # noqa: E402
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from sreplat.cli.main import main
-from sreplat.tools import processes
+from sreplat.tools.local import processes
 
 
 @dataclass(frozen=True)

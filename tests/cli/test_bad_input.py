@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sreplat.tools import processes
+from sreplat.tools.local import processes
 from tests.cli.conftest import Cli
 from tests.support.git_repo import GitRepo
 from tests.support.local_env import port_settings, set_flags

@@ -29,7 +29,7 @@ from tests.doubles.gcs import StorageDouble
 from tests.doubles.kube import KubeDouble
 
 if TYPE_CHECKING:
-    from sreplat.tools.gcp_access import GcpAccess
+    from sreplat.tools.gcp.access import GcpAccess
 
 PROJECT = "acme-sre-dev"
 REGION = "asia-south1"
@@ -131,7 +131,7 @@ def gcp_access(
 ) -> GcpAccess:
     from google.oauth2.credentials import Credentials
 
-    from sreplat.tools.gcp_access import GcpAccess, GcpEndpoints
+    from sreplat.tools.gcp.access import GcpAccess, GcpEndpoints
 
     credentials: Any = Credentials(token=GCP_TOKEN)
     return GcpAccess(

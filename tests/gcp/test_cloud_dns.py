@@ -6,8 +6,8 @@ import pytest
 
 from sreplat.errors import UsageError
 from sreplat.tools.api_calls import CallTimeout
-from sreplat.tools.cloud_dns import ResolutionFailed, check_dns, public_resolver
-from sreplat.tools.gcp_access import GcpAccess
+from sreplat.tools.gcp.access import GcpAccess
+from sreplat.tools.gcp.cloud_dns import ResolutionFailed, check_dns, public_resolver
 from tests.doubles.clouddns import CloudDnsDouble
 from tests.doubles.dns_server import DnsServer
 from tests.doubles.fixtures import PROJECT

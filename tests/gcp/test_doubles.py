@@ -250,7 +250,7 @@ def test_artifact_registry_api_tags_and_paged_images(
 def test_artifact_registry_v2_token_dance_with_the_registry_client(
     artifact_registry_double: ArtifactRegistryDouble,
 ) -> None:
-    from sreplat.tools.registry import ImageRef, RegistryClient, RegistryCredentials
+    from sreplat.tools.images.registry import ImageRef, RegistryClient, RegistryCredentials
 
     digest = artifact_registry_double.push(PROJECT, REGION, "sreplat", "api", "b" * 40)
     registry = RegistryClient(

@@ -9,14 +9,14 @@ import pytest
 
 from sreplat.errors import ExitCode, OperationFailed, UsageError
 from sreplat.tools.api_calls import AccessDenied, Deadline
-from sreplat.tools.gcp_access import (
+from sreplat.tools.gcp.access import (
     CREDENTIALS_HINT,
     GcpAccess,
     GcpEndpoints,
     access_token,
     default_credentials,
 )
-from sreplat.tools.gcs_state import ensure_state_bucket
+from sreplat.tools.gcp.gcs_state import ensure_state_bucket
 from tests.doubles.fixtures import GCP_TOKEN, PROJECT
 from tests.doubles.gcs import StorageDouble
 
@@ -97,8 +97,8 @@ def test_adapters_import_no_heavy_library() -> None:
 
     code = (
         "import sys\n"
-        "import sreplat.tools.gcs_state, sreplat.tools.gke, sreplat.tools.kube\n"
-        "import sreplat.tools.cloud_dns, sreplat.tools.lb_cleanup\n"
+        "import sreplat.tools.gcp.gcs_state, sreplat.tools.gcp.gke, sreplat.tools.kube.workloads\n"
+        "import sreplat.tools.gcp.cloud_dns, sreplat.tools.gcp.lb_cleanup\n"
         "heavy = ('google', 'kubernetes', 'dns', 'requests', 'urllib3', 'helm_python')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     )

@@ -9,8 +9,8 @@ import pytest
 from sreplat.errors import ExitCode, UsageError
 from sreplat.events import Event
 from sreplat.tools.api_calls import AccessDenied, CallTimeout
-from sreplat.tools.gcp_access import GcpAccess
-from sreplat.tools.gcs_state import ensure_state_bucket
+from sreplat.tools.gcp.access import GcpAccess
+from sreplat.tools.gcp.gcs_state import ensure_state_bucket
 from tests.doubles.gcs import StorageDouble
 
 BUCKET = "acme-sre-dev-tfstate"

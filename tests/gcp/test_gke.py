@@ -12,8 +12,8 @@ import pytest
 
 from sreplat.errors import ExitCode, UsageError
 from sreplat.tools.api_calls import AccessDenied, CallTimeout, ResourceMissing
-from sreplat.tools.gcp_access import GcpAccess
-from sreplat.tools.gke import ClusterAccess, ClusterNotReady, connect, describe_cluster
+from sreplat.tools.gcp.access import GcpAccess
+from sreplat.tools.gcp.gke import ClusterAccess, ClusterNotReady, connect, describe_cluster
 from tests.doubles.container import ContainerDouble
 from tests.doubles.fixtures import KUBE_TOKEN, PROJECT, REGION
 from tests.doubles.kube import KubeDouble
@@ -95,7 +95,7 @@ def test_generated_kubeconfig_feeds_the_helm_sdk(kube_double: KubeDouble, kube_c
 def test_a_wrong_ca_is_a_readable_tls_error(kube_double: KubeDouble) -> None:
     import trustme
 
-    from sreplat.tools.kube import workload_status
+    from sreplat.tools.kube.workloads import workload_status
 
     other_ca = trustme.CA().cert_pem.bytes().decode()
     access = ClusterAccess(endpoint=kube_double.url, ca_pem=other_ca, token=KUBE_TOKEN)

@@ -6,8 +6,8 @@ import pytest
 
 from sreplat.events import Event
 from sreplat.tools.api_calls import CallTimeout
-from sreplat.tools.gcp_access import GcpAccess
-from sreplat.tools.lb_cleanup import LbResource, find_lb_leftovers, wait_for_lb_cleanup
+from sreplat.tools.gcp.access import GcpAccess
+from sreplat.tools.gcp.lb_cleanup import LbResource, find_lb_leftovers, wait_for_lb_cleanup
 from tests.doubles.compute import ComputeDouble
 from tests.doubles.fixtures import PROJECT
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sreplat.tools.gcp_access import CREDENTIALS_HINT
+from sreplat.tools.gcp.access import CREDENTIALS_HINT
 from tests.gcp.world import BUCKET, ENV, STEPS, Run, World
 
 pytestmark = pytest.mark.helm  # plan renders the charts (offline when the cloud cannot be asked)

@@ -1,4 +1,4 @@
-"""sreplat.tools.helm: the release manager on the real Helm SDK.
+"""sreplat.tools.helm.manager: the release manager on the real Helm SDK.
 
 Most tests drive the real SDK (memory storage driver) against the Kubernetes API double of
 tests/doubles/kube.py, with its workload controller marking rollouts ready, so installs,
@@ -20,8 +20,8 @@ import pytest
 
 from sreplat.errors import ExitCode, LockHeld, OperationFailed, UsageError
 from sreplat.events import Event
-from sreplat.tools import helm as helm_tool
-from sreplat.tools.helm import ClusterUnreachable, KubeAccess, ReleaseManager, ReleasePending
+from sreplat.tools.helm import manager as helm_tool
+from sreplat.tools.helm.manager import ClusterUnreachable, KubeAccess, ReleaseManager, ReleasePending
 from tests.doubles.base import Request
 from tests.doubles.fixtures import KUBE_TOKEN
 from tests.doubles.kube import KubeDouble

@@ -21,9 +21,14 @@ import pytest
 
 from sreplat.errors import OperationFailed
 from sreplat.events import Event
-from sreplat.tools.docker_builder import DockerEngineBuilder
-from sreplat.tools.images import ImageManifest, build_and_push, manifest_path
-from sreplat.tools.registry import ARTIFACT_REGISTRY_USER, ImageRef, RegistryClient, RegistryCredentials
+from sreplat.tools.images.docker_builder import DockerEngineBuilder
+from sreplat.tools.images.pipeline import ImageManifest, build_and_push, manifest_path
+from sreplat.tools.images.registry import (
+    ARTIFACT_REGISTRY_USER,
+    ImageRef,
+    RegistryClient,
+    RegistryCredentials,
+)
 from tests.images.conftest import AppsRepo, commit_change
 from tests.support.redis_server import free_port
 from tests.support.registry_server import RegistryServer
@@ -396,6 +401,6 @@ def test_push_to_a_private_registry_with_a_google_access_token(
 
 
 def test_engine_answers_when_one_runs(docker_engine: None) -> None:
-    from sreplat.tools.docker_builder import engine_answers
+    from sreplat.tools.images.docker_builder import engine_answers
 
     assert engine_answers() is True

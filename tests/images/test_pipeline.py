@@ -16,8 +16,8 @@ import pytest
 
 from sreplat.errors import OperationFailed, UsageError
 from sreplat.events import Event, discard
-from sreplat.tools.cloudbuild import CloudBuildBuilder
-from sreplat.tools.images import (
+from sreplat.tools.gcp.cloudbuild import CloudBuildBuilder
+from sreplat.tools.images.pipeline import (
     BuildRequest,
     ImageManifest,
     ImageRecord,
@@ -27,7 +27,7 @@ from sreplat.tools.images import (
     registry_prefix_for,
     write_manifest,
 )
-from sreplat.tools.registry import ImageRef, RegistryClient
+from sreplat.tools.images.registry import ImageRef, RegistryClient
 from tests.doubles.cloudbuild import CloudBuildDouble
 from tests.doubles.gcs import StorageDouble
 from tests.images.conftest import PROJECT, SOURCE_BUCKET, AppsRepo, commit_change, make_cloudbuild_builder
@@ -470,14 +470,14 @@ def test_the_double_fails_a_build_of_a_target_the_dockerfile_lacks(
 
 
 def test_pack_context_is_gzip(apps_repo: AppsRepo) -> None:
-    from sreplat.tools.cloudbuild import pack_context
+    from sreplat.tools.gcp.cloudbuild import pack_context
 
     data = pack_context(apps_repo.path / "apps", "Dockerfile")
     assert gzip.decompress(data)[:1]  # a valid gzip stream
 
 
 def test_no_docker_engine_is_a_clear_error(apps_repo: AppsRepo, prefix: str, tmp_path: Path) -> None:
-    from sreplat.tools.docker_builder import DockerEngineBuilder
+    from sreplat.tools.images.docker_builder import DockerEngineBuilder
 
     builder = DockerEngineBuilder(base_url=f"unix://{tmp_path}/no-engine.sock")
     with pytest.raises(OperationFailed, match="no Docker engine answers at unix://") as caught:
@@ -493,6 +493,6 @@ def test_no_docker_engine_is_a_clear_error(apps_repo: AppsRepo, prefix: str, tmp
 
 
 def test_engine_answers_is_false_without_an_engine(tmp_path: Path) -> None:
-    from sreplat.tools.docker_builder import engine_answers
+    from sreplat.tools.images.docker_builder import engine_answers
 
     assert engine_answers(f"unix://{tmp_path}/no-engine.sock", timeout_s=1) is False

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sreplat.errors import OperationFailed, UsageError
-from sreplat.tools.registry import (
+from sreplat.tools.images.registry import (
     ARTIFACT_REGISTRY_USER,
     ImageRef,
     RegistryClient,

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from sreplat.tools import ports, processes
+from sreplat.tools.local import ports, processes
 
 
 def test_a_listening_port_is_taken_and_its_holder_named() -> None:

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from sreplat.errors import OperationFailed
-from sreplat.tools import http_probe, redis_probe
+from sreplat.tools import http_probe
+from sreplat.tools.local import redis_probe
 from tests.support.http_server import serving
 
 

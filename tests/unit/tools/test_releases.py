@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sreplat.errors import UsageError
-from sreplat.tools.releases import ReleaseStore
+from sreplat.tools.local.releases import ReleaseStore
 from tests.support.git_repo import GitRepo
 
 PKG = "apps/src/sreplat_apps/__init__.py"

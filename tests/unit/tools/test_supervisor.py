@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sreplat.tools import processes
-from sreplat.tools.supervisor import Program, Supervisor, SupervisorConfig, socket_path_for
+from sreplat.tools.local import processes
+from sreplat.tools.local.supervisor import Program, Supervisor, SupervisorConfig, socket_path_for
 
 # Writes "hup" to a file on SIGHUP, otherwise sleeps.
 SLEEPER = (

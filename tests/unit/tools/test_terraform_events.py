@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from sreplat.tools.terraform import summarise_plan_json
-from sreplat.tools.terraform_events import (
+from sreplat.tools.terraform.driver import summarise_plan_json
+from sreplat.tools.terraform.events import (
     LOCK_SUMMARY,
     StreamCollector,
     parse_line,

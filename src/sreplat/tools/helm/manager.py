@@ -1,0 +1,218 @@
+"""Helm releases on a cluster, through the Helm v4 Go SDK that helm-python-sdk bundles (import
+``helm_python``): no ``helm`` binary, and no kubeconfig file written or changed.
+
+The gcp target drives every release (``platform``, ``redis``, ``api``, ``worker``) through a
+:class:`ReleaseManager`::
+
+    access = KubeAccess.from_token(server="https://34.1.2.3", token=token, ca_pem=ca_pem)
+    with ReleaseManager(access, namespace="sreplat", on_event=sink) as helm:
+        if (stuck := helm.pending("api")) is not None:
+            ...  # tell the user: revision stuck.revision is stuck.status; --recover rolls back
+        result = helm.upgrade_install("api", Path("helm/api"), values, wait=True, timeout=600)
+        plan = helm.diff("api", Path("helm/api"), values)  # for `sreplat plan`
+
+Connection (``helm_access``). :class:`KubeAccess` carries a kubeconfig *in memory*, handed to
+client-go through an anonymous memory file: ``~/.kube/config`` / ``$KUBECONFIG`` are never read
+or written. (client-go inside the SDK does keep its API discovery cache under ``~/.kube/cache``,
+or ``$KUBECACHEDIR`` as set when the process started — as helm and kubectl do; that cache holds
+no credentials.)
+
+Semantics.
+- ``upgrade_install`` (``helm_upgrade``) installs when the release does not exist, else upgrades;
+  both with rollback on failure (a failed install is removed, a failed upgrade rolls back to the
+  previous revision), ``wait`` through Helm's status watcher, and ``timeout`` seconds for the
+  whole action. Values are checked against the chart's ``values.schema.json`` before anything is
+  contacted (``helm_charts``): bad values raise ``UsageError`` and change nothing.
+- A release whose latest revision is ``pending-install``/``pending-upgrade``/``pending-rollback``
+  (a deploy that died half-way, or one still running elsewhere) is never touched implicitly
+  (``helm_pending``): ``upgrade_install`` raises :class:`ReleasePending` (exit code 4, "lock
+  held") naming the revision. With ``recover=True`` it first rolls back to the last deployed
+  revision (or, for a release that was never deployed, uninstalls the stuck install), then
+  proceeds.
+- Errors are ``sreplat.errors`` types (``helm_errors``); progress is reported as ``Event``\\ s
+  (``helm.*`` kinds) to ``on_event``; nothing is printed.
+- One manager serialises actions per release (concurrent writes to one release corrupt its
+  history); different releases may be driven from different threads (``helm_session``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from sreplat.errors import UsageError
+from sreplat.events import EventSink, discard
+from sreplat.tools.helm import actions as helm_actions
+from sreplat.tools.helm import diff as helm_diff
+from sreplat.tools.helm import pending as helm_pending
+from sreplat.tools.helm import upgrade as helm_upgrade
+from sreplat.tools.helm.access import ConfigFactory, HelmConfig, KubeAccess, sdk_config_factory
+from sreplat.tools.helm.charts import render
+from sreplat.tools.helm.errors import ClusterUnreachable, ReleasePending
+from sreplat.tools.helm.results import PENDING_STATES, ReleaseDiff, ReleaseInfo, UpgradeResult
+from sreplat.tools.helm.session import HelmSession
+from sreplat.tools.helm.upgrade import MAX_HISTORY
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "MAX_HISTORY",
+    "PENDING_STATES",
+    "ClusterUnreachable",
+    "ConfigFactory",
+    "HelmConfig",
+    "KubeAccess",
+    "ReleaseDiff",
+    "ReleaseInfo",
+    "ReleaseManager",
+    "ReleasePending",
+    "UpgradeResult",
+    "render",
+]
+
+DEFAULT_TIMEOUT_S = 600
+
+
+class ReleaseManager:
+    """Install, upgrade, inspect, diff, roll back and uninstall Helm releases.
+
+    ``access``: a :class:`KubeAccess` (ignored when ``config_factory`` is given).
+    ``namespace``: default namespace of every call (each call may name another).
+    ``storage_driver``: where Helm keeps release history: ``secret`` (Helm's default, in the
+    release's namespace) or ``memory`` (tests, throw-away dry runs).
+    ``config_factory``: namespace → Config-like object; for tests only.
+    """
+
+    def __init__(
+        self,
+        access: KubeAccess | None,
+        *,
+        namespace: str = "sreplat",
+        storage_driver: Literal["secret", "configmap", "memory"] = "secret",
+        on_event: EventSink = discard,
+        config_factory: ConfigFactory | None = None,
+    ) -> None:
+        self.namespace = namespace
+        release_access: Callable[[], None] | None = None
+        if config_factory is not None:
+            factory = config_factory
+        elif access is not None:
+            factory, release_access = sdk_config_factory(access, storage_driver)
+        else:
+            raise UsageError("no cluster access given (a kubeconfig, or API server + token + CA)")
+        self._session = HelmSession(
+            factory,
+            release_access=release_access,
+            storage_driver=storage_driver,
+            on_event=on_event,
+            secrets=access.secrets if access else (),
+        )
+
+    # --- lifecycle ---
+    def __enter__(self) -> ReleaseManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._session.close()
+
+    # --- reading ---
+    def history(self, release: str, *, namespace: str | None = None) -> tuple[ReleaseInfo, ...]:
+        """All kept revisions, oldest first; empty when the release does not exist."""
+        return self._session.history(release, namespace or self.namespace)
+
+    def status(self, release: str, *, namespace: str | None = None) -> ReleaseInfo | None:
+        """The latest revision, or None when the release does not exist."""
+        revisions = self.history(release, namespace=namespace)
+        return revisions[-1] if revisions else None
+
+    def pending(self, release: str, *, namespace: str | None = None) -> ReleaseInfo | None:
+        """The latest revision when it is stuck in ``pending-*`` (and an event saying so), else None."""
+        latest = self.status(release, namespace=namespace)
+        if latest is None or not latest.pending:
+            return None
+        helm_pending.announce(self._session, release, latest, namespace=latest.namespace)
+        return latest
+
+    # --- writing ---
+    def upgrade_install(
+        self,
+        release: str,
+        chart_dir: Path,
+        values: Mapping[str, Any] | None = None,
+        *,
+        namespace: str | None = None,
+        wait: bool = True,
+        timeout: int = DEFAULT_TIMEOUT_S,
+        recover: bool = False,
+        dry_run: bool = False,
+        description: str | None = None,
+    ) -> UpgradeResult:
+        """Install ``chart_dir`` as ``release``, or upgrade it, rolling back on failure.
+
+        ``wait``: wait (Helm's status watcher) until every object is ready, within ``timeout``
+        seconds; a failed or timed-out rollout is rolled back. ``recover``: clear a stuck
+        ``pending-*`` revision first (otherwise :class:`ReleasePending` is raised).
+        ``dry_run``: a client-side dry run — render and validate the install or upgrade Helm
+        would do, store and apply nothing (``result.manifest`` holds what would be applied).
+        With the memory storage driver it needs no cluster at all (it is then a fresh install).
+        Raises UsageError (bad name, chart or values; nothing changed), ReleasePending,
+        LockHeld, OperationFailed (the action failed; the message says whether it was rolled back).
+        """
+        return helm_upgrade.upgrade_install(
+            self._session,
+            release,
+            chart_dir,
+            values,
+            ns=namespace or self.namespace,
+            wait=wait,
+            timeout=timeout,
+            recover=recover,
+            dry_run=dry_run,
+            description=description,
+        )
+
+    def rollback(
+        self,
+        release: str,
+        revision: int | None = None,
+        *,
+        namespace: str | None = None,
+        wait: bool = True,
+        timeout: int = DEFAULT_TIMEOUT_S,
+    ) -> ReleaseInfo:
+        """Roll back to ``revision`` (default: the previous one); returns the new revision."""
+        return helm_actions.rollback(
+            self._session, release, revision, ns=namespace or self.namespace, wait=wait, timeout=timeout
+        )
+
+    def uninstall(
+        self,
+        release: str,
+        *,
+        namespace: str | None = None,
+        wait: bool = True,
+        timeout: int = DEFAULT_TIMEOUT_S,
+    ) -> ReleaseInfo | None:
+        """Remove the release and its objects (those marked ``helm.sh/resource-policy: keep``
+        stay); None when there was nothing to remove."""
+        return helm_actions.uninstall(
+            self._session, release, ns=namespace or self.namespace, wait=wait, timeout=timeout
+        )
+
+    # --- plan ---
+    def diff(
+        self,
+        release: str,
+        chart_dir: Path,
+        values: Mapping[str, Any] | None = None,
+        *,
+        namespace: str | None = None,
+    ) -> ReleaseDiff:
+        """What ``upgrade_install`` would change: the last deployed revision's manifest against the
+        one the chart renders with ``values`` — a server-side dry run, so ``lookup`` sees live
+        objects (the Redis password stays the same) and the cluster validates; a client-side one
+        when nothing is deployed yet. Nothing is changed; Secret values are redacted."""
+        return helm_diff.diff(self._session, release, chart_dir, values, ns=namespace or self.namespace)
