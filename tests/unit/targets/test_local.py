@@ -13,7 +13,7 @@ import pytest
 from sreplat.config import load_environment
 from sreplat.errors import UsageError
 from sreplat.pipeline import Verdict, run_checks
-from sreplat.targets import load_target
+from sreplat.targets import REGISTRY, load_target
 from sreplat.targets.local import LocalTarget, worker_release
 from tests.support.http_server import serving
 
@@ -21,7 +21,9 @@ from tests.support.http_server import serving
 @pytest.fixture
 def target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalTarget:
     monkeypatch.chdir(tmp_path)
-    env = load_environment(overrides={"api_port": "18080", "workers": "3", "worker_metrics_port": "19000"})
+    env = load_environment(
+        registry=REGISTRY, overrides={"api_port": "18080", "workers": "3", "worker_metrics_port": "19000"}
+    )
     loaded = load_target(env)
     assert isinstance(loaded, LocalTarget)
     return loaded

@@ -32,10 +32,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sreplat.config import Environment, GcpSettings
+from sreplat.config import Environment
 from sreplat.errors import OperationFailed, SreplatError, ToolMissing, UsageError
 from sreplat.pipeline.checks import Check, Finding, healthy, unhealthy, unknown
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
+from sreplat.targets import Seams
 from sreplat.targets.base import Target
 from sreplat.targets.gcp import releases as gcp_releases
 from sreplat.targets.gcp import status as gcp_status
@@ -49,12 +50,10 @@ from sreplat.targets.gcp.context import (
     ReleaseRecord,
     short_reason,
 )
+from sreplat.targets.gcp.settings import GcpSettings
 from sreplat.targets.gcp.stacks import Stacks
 from sreplat.tools.images.pipeline import ImageManifest
 
-# The Terraform stacks name everything sreplat-<env> and accept environment names of 1-12
-# characters (variables.tf); the settings must agree, or status would look for other things.
-MAX_ENV_NAME = 12
 ROLLOUTS = (("Deployment", "api"), ("Deployment", "worker"))
 LB_POLL_S = (1.0, 10.0)  # first and longest wait between looks at the load balancer's teardown
 HEALTHZ_PROBE_S = 5.0
@@ -65,12 +64,11 @@ DOCTOR_CALL_S = 15.0  # one call inside a doctor check: less than the check's ow
 class GcpTarget(Target):
     name = "gcp"
 
-    def __init__(self, env: Environment):
-        super().__init__(env)
+    def __init__(self, env: Environment, seams: Seams):
+        super().__init__(env, seams)
         if not isinstance(env.settings, GcpSettings):
             raise TypeError("GcpTarget needs GcpSettings")
         self.settings: GcpSettings = env.settings
-        _check_names(env.name, self.settings)
         self.ctx = GcpContext(env)
         self.stacks = Stacks(self.ctx)
         self.preflight = gcp_status.Preflight(self.ctx)  # shared by status and status --drift
@@ -668,28 +666,3 @@ def _deployment_image(api: Any, name: str) -> str:
         return ""
     containers = obj.spec.template.spec.containers or []
     return str(containers[0].image) if containers else ""
-
-
-def _check_names(env: str, settings: GcpSettings) -> None:
-    """UsageError unless the settings name what the Terraform stacks create."""
-    if len(env) > MAX_ENV_NAME:
-        raise UsageError(
-            f"gcp environment names are at most {MAX_ENV_NAME} characters, {env!r} has {len(env)}",
-            hint="resource names derive from it (sreplat-<env>-...) and GCP limits their length",
-        )
-    expected = f"sreplat-{env}"
-    for key in ("cluster_name", "network_name", "dns_zone", "repository"):
-        if getattr(settings, key) != expected:
-            raise UsageError(
-                f"environment {env!r}: {key} = {getattr(settings, key)!r}, "
-                f"but the Terraform stacks name it {expected!r}",
-                hint=f"remove {key} from sreplat.toml (custom names are not supported by the stacks)",
-            )
-    if not settings.api_host.endswith("." + settings.domain):
-        raise UsageError(
-            f"environment {env!r}: api_host {settings.api_host!r} is not inside domain {settings.domain!r}",
-            hint="the DNS zone covers the domain only: use <name>.<domain>",
-        )
-    label = settings.api_host.removesuffix("." + settings.domain)
-    if "." in label:
-        raise UsageError(f"environment {env!r}: api_host must be one label under the domain, not {label!r}")

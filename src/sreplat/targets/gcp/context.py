@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sreplat.config import Environment, GcpSettings
+from sreplat.config import Environment
 from sreplat.errors import OperationFailed, SreplatError, UsageError
 from sreplat.events import EventSink, discard
+from sreplat.targets.gcp.settings import GcpSettings
 from sreplat.tools.api_calls import AccessDenied, ApiUnreachable, CallTimeout, PermissionDenied
 from sreplat.tools.gcp.access import GcpAccess, GcpEndpoints, NoCredentials
 

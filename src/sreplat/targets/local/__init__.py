@@ -30,10 +30,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sreplat.config import Environment, LocalSettings
+from sreplat.config import Environment
 from sreplat.errors import OperationFailed, UsageError
 from sreplat.pipeline.checks import Check
 from sreplat.pipeline.step import Pipeline
+from sreplat.targets import Seams
 from sreplat.targets.base import Target
 from sreplat.targets.local import doctor as local_doctor
 from sreplat.targets.local import status as local_status
@@ -42,6 +43,7 @@ from sreplat.targets.local.context import LocalContext
 from sreplat.targets.local.deploy import Deploy
 from sreplat.targets.local.destroy import Destroy
 from sreplat.targets.local.probes import worker_release
+from sreplat.targets.local.settings import LocalSettings
 from sreplat.tools import git
 from sreplat.tools.local import ports
 from sreplat.tools.local.supervisor import Supervisor
@@ -52,8 +54,8 @@ __all__ = ["LocalTarget", "worker_release"]
 class LocalTarget(Target):
     name = "local"
 
-    def __init__(self, env: Environment):
-        super().__init__(env)
+    def __init__(self, env: Environment, seams: Seams):
+        super().__init__(env, seams)
         self.local = LocalContext(env)
         self.configured: LocalSettings = self.local.configured
 

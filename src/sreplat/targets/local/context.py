@@ -3,10 +3,11 @@ settings it runs with, and the supervisord that runs it."""
 
 from __future__ import annotations
 
-from sreplat.config import Environment, LocalSettings
+from sreplat.config import Environment
 from sreplat.targets.local import programs as local_programs
 from sreplat.targets.local import settings as local_settings
 from sreplat.targets.local.layout import Layout
+from sreplat.targets.local.settings import LocalSettings
 from sreplat.tools.local.releases import Release, ReleaseStore
 from sreplat.tools.local.supervisor import Supervisor
 

@@ -7,8 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from sreplat.config import LocalSettings
 from sreplat.targets.local.layout import Layout
+from sreplat.targets.local.settings import LocalSettings
 from sreplat.tools.local.supervisor import Program, SupervisorConfig, socket_path_for
 
 QUEUE = "jobs"
