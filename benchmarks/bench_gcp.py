@@ -41,8 +41,6 @@ os.environ.setdefault("KUBECACHEDIR", str(ROOT / ".cache" / "kube"))
 
 from tests.gcp.world import ENV, NEEDS, World, open_world  # noqa: E402
 
-SREPLAT = [sys.executable, "-c", "import sys; from sreplat.cli.main import main; sys.exit(main())"]
-
 
 @contextlib.contextmanager
 def world_in(scratch: Path) -> Iterator[tuple[World, dict[str, str]]]:
@@ -56,7 +54,7 @@ def world_in(scratch: Path) -> Iterator[tuple[World, dict[str, str]]]:
 def cli(world: World, env: dict[str, str], *argv: str) -> tuple[float, list[dict[str, Any]]]:
     started = time.perf_counter()
     done = subprocess.run(
-        [*SREPLAT, "--output", "json", "--env", ENV, *argv],
+        world.command(*argv),
         cwd=world.project_dir,
         env=env,
         capture_output=True,
@@ -93,7 +91,7 @@ def in_process(world: World, env: dict[str, str], *argv: str) -> tuple[float, li
         contextlib.redirect_stderr(io.StringIO()),
     ):
         started = time.perf_counter()
-        main(["--output", "json", "--env", ENV, *argv])
+        main(["--output", "json", "--env", ENV, *argv], seams=world.seams)
         elapsed = time.perf_counter() - started
     return elapsed, [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
 

@@ -21,21 +21,16 @@ from tests.doubles.fixtures import GCP_TOKEN, PROJECT
 from tests.doubles.gcs import StorageDouble
 
 
-def test_endpoints_from_env() -> None:
-    endpoints = GcpEndpoints.from_env(
-        {
-            "SREPLAT_GCP_STORAGE_ENDPOINT": "http://127.0.0.1:9000/",
-            "SREPLAT_GCP_ARTIFACT_REGISTRY_ENDPOINT": "",
-        }
-    )
-    assert endpoints == GcpEndpoints(storage="http://127.0.0.1:9000")
+def test_endpoint_overrides_become_client_options() -> None:
+    endpoints = GcpEndpoints(storage="http://127.0.0.1:9000")
     assert endpoints.options("storage") == {"api_endpoint": "http://127.0.0.1:9000"}
     assert endpoints.options("container") is None
 
 
-def test_bad_endpoint_is_a_usage_error() -> None:
-    with pytest.raises(UsageError, match=r"SREPLAT_GCP_DNS_ENDPOINT='127\.0\.0\.1:53' is not a base URL"):
-        GcpEndpoints.from_env({"SREPLAT_GCP_DNS_ENDPOINT": "127.0.0.1:53"})
+@pytest.mark.parametrize("bad", ["127.0.0.1:53", "http://127.0.0.1:53/dns/v1", "ftp://x", ""])
+def test_an_endpoint_must_be_a_base_url(bad: str) -> None:
+    with pytest.raises(ValueError, match=r"the dns endpoint .* is not a base URL"):
+        GcpEndpoints(dns=bad)
 
 
 @pytest.mark.parametrize("project", ["Acme", "short", "1acme-dev", "acme-dev-", "a" * 31, "acme_dev"])
@@ -104,12 +99,3 @@ def test_adapters_import_no_heavy_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
-
-
-def test_gcp_env_reaches_the_doubles_through_the_environment(
-    gcp_env: dict[str, str], gcs_double: StorageDouble
-) -> None:
-    access = GcpAccess(project=PROJECT, endpoints=GcpEndpoints.from_env())
-    result = ensure_state_bucket(access, "acme-tfstate", location="asia-south1")
-    assert result.created
-    assert gcs_double.calls("POST")[0].headers["authorization"] == f"Bearer {GCP_TOKEN}"

@@ -4,7 +4,6 @@ client and the real Helm SDK reach the (HTTPS) Kubernetes double from memory onl
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 
@@ -59,34 +58,24 @@ def test_connect_feeds_the_kubernetes_client_from_memory(
     assert not Path(os.environ["HOME"], ".kube").exists()
 
 
-def test_generated_kubeconfig_works_for_the_kubernetes_config_loader(
-    kube_double: KubeDouble, kube_ca_pem: str
-) -> None:
-    from kubernetes import client, config
-
-    kube_double.put(namespace())
-    access = ClusterAccess(endpoint=kube_double.url, ca_pem=kube_ca_pem, token=KUBE_TOKEN, name=CLUSTER)
-    document = json.loads(access.kubeconfig_yaml())
-    assert document["current-context"] == CLUSTER
-    assert document == access.kubeconfig()
-    with config.new_client_from_config_dict(access.kubeconfig()) as api:
-        names = [n.metadata.name for n in client.CoreV1Api(api).list_namespace().items]
-    assert names == ["sreplat"]
-
-
 @pytest.mark.helm
-def test_generated_kubeconfig_feeds_the_helm_sdk(kube_double: KubeDouble, kube_ca_pem: str) -> None:
-    import helm_python
+def test_cluster_access_feeds_the_helm_sdk(kube_double: KubeDouble, kube_ca_pem: str) -> None:
+    """What the gcp target does: the Container API's endpoint and CA plus a token, to the Helm SDK
+    through an in-memory kubeconfig; the SDK reads its release storage (Secrets) from the API."""
+    from sreplat.tools.helm.access import KubeAccess, SdkConnection
 
     kube_double.put(namespace())
     kube_double.put(helm_release_secret("api", 1, status="superseded"))
     kube_double.put(helm_release_secret("api", 2, chart_version="0.2.0"))
-    access = ClusterAccess(endpoint=kube_double.url, ca_pem=kube_ca_pem, token=KUBE_TOKEN)
-    helm = helm_python.Config(kubeconfig_content=access.kubeconfig_yaml(), namespace="sreplat")
+    cluster = ClusterAccess(endpoint=kube_double.url, ca_pem=kube_ca_pem, token=KUBE_TOKEN)
+    access = KubeAccess.from_token(server=cluster.endpoint, token=cluster.token, ca_pem=cluster.ca_pem)
+    connection = SdkConnection(access)
+    helm = connection.config("sreplat")
     try:
         release = helm.status("api")
     finally:
         helm.close()
+        connection.close()
     assert (release["revision"], release["status"], release["chart_version"]) == (2, "deployed", "0.2.0")
     secrets_calls = kube_double.calls("GET", "/namespaces/sreplat/secrets")
     assert secrets_calls and secrets_calls[0].headers["authorization"] == f"Bearer {KUBE_TOKEN}"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from sreplat.tools.gcp.access import CREDENTIALS_HINT
-from tests.gcp.world import BUCKET, ENV, STEPS, Run, World
+from tests.gcp.world import BUCKET, ENDPOINTS, ENV, STEPS, Run, World
 
 pytestmark = pytest.mark.helm  # plan renders the charts (offline when the cloud cannot be asked)
 
@@ -44,16 +44,7 @@ def unreachable(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[World
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    for service in (
-        "STORAGE",
-        "CONTAINER",
-        "DNS",
-        "COMPUTE",
-        "ARTIFACT_REGISTRY",
-        "CLOUDBUILD",
-        "MONITORING",
-    ):
-        monkeypatch.setenv(f"SREPLAT_GCP_{service}_ENDPOINT", f"http://127.0.0.1:{port}")
+    world.rewire(**dict.fromkeys(ENDPOINTS, f"http://127.0.0.1:{port}"))
     yield world
 
 
@@ -62,7 +53,7 @@ def text(world: World, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[
     from sreplat.cli.main import main
 
     capsys.readouterr()
-    code = main(["--env", ENV, *argv])
+    code = main(["--env", ENV, *argv], seams=world.seams)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

@@ -1,6 +1,7 @@
 """A whole Google Cloud, as far as one gcp environment can tell, for end-to-end tests of the
-gcp target: every API sreplat calls is a double on a loopback port, reached through the same
-configuration a user has (``SREPLAT_GCP_<SERVICE>_ENDPOINT``, ``GOOGLE_OAUTH_ACCESS_TOKEN``,
+gcp target: every API sreplat calls is a double on a loopback port. The CLI reaches them through
+the seams its session injects (``World.seams``: API endpoints, the public DNS resolver, where the
+load balancer answers) plus what a user configures (``GOOGLE_OAUTH_ACCESS_TOKEN``,
 ``sreplat.toml``), so the real clients, the real Terraform (on the fixture stacks of
 ``tests/fixtures/terraform/gcp_stacks``) and the real Helm SDK (on the repository's charts) run.
 
@@ -19,7 +20,8 @@ What the doubles do between them, as GCP and GKE would:
   the queue queries.
 
 ``World.cli(*argv)`` runs the CLI in-process (``--output json``) and returns the exit code and
-the JSON lines.
+the JSON lines; ``World.command(*argv)`` is the argv that runs it in a subprocess with the same
+seams (``tests.gcp.entry`` reads them from ``World.wiring_file``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ from typing import Any
 import pytest
 
 from sreplat.cli.main import main
+from sreplat.targets import Seams
+from sreplat.targets.gcp.seams import GcpSeams
+from sreplat.tools.gcp.access import GcpEndpoints
+from sreplat.tools.gcp.cloud_dns import public_resolver
 from tests.doubles.artifact_registry import ArtifactRegistryDouble
 from tests.doubles.base import DoubleServer, Request
 from tests.doubles.cloudbuild import CloudBuildDouble
@@ -78,6 +84,31 @@ NEEDS: dict[str, list[str]] = {
     "record": ["verify"],
 }
 STEPS = list(NEEDS)
+# GcpEndpoints field → the double serving it (World attribute).
+ENDPOINTS = {
+    "storage": "gcs",
+    "container": "container",
+    "dns": "clouddns",
+    "compute": "compute",
+    "artifact_registry": "registry",
+    "cloudbuild": "cloudbuild",
+    "monitoring": "monitoring",
+}
+
+
+def seams_from(wiring: dict[str, Any]) -> Seams:
+    """The seams a wiring document (``World.wiring``) describes."""
+    load_balancers: dict[str, str] = wiring["load_balancers"]
+    dns_host, _, dns_port = str(wiring["public_dns"]).partition(":")
+    return Seams(
+        gcp=GcpSeams(
+            endpoints=GcpEndpoints(**wiring["endpoints"]),
+            resolver=public_resolver([dns_host], port=int(dns_port)),
+            # Traffic for the ingress address reaches the load balancer double; no other address
+            # has one (as on the Internet, where nothing else answers for this host).
+            load_balancer=lambda address: load_balancers.get(address, f"https://{address}"),
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -132,6 +163,7 @@ class World:
     gke: GkeControllers
     capsys: pytest.CaptureFixture[str] | None
     settings: dict[str, Any] = field(default_factory=dict)
+    wiring: dict[str, Any] = field(default_factory=dict)
 
     @property
     def doubles(self) -> list[DoubleServer]:
@@ -155,6 +187,29 @@ class World:
     def state_dir(self) -> Path:
         return Path(os.environ["SREPLAT_STATE_ROOT"]) / ENV
 
+    @property
+    def seams(self) -> Seams:
+        return seams_from(self.wiring)
+
+    @property
+    def wiring_file(self) -> Path:
+        return self.root / "wiring.json"
+
+    def rewire(self, **endpoints: str) -> None:
+        """Point some APIs elsewhere (e.g. at a closed port), in-process runs and subprocesses alike."""
+        self.wiring.setdefault("endpoints", {}).update(endpoints)
+        self.wiring_file.write_text(json.dumps(self.wiring))
+
+    def command(self, *argv: str) -> list[str]:
+        """The argv of a subprocess running the CLI with this world's seams (``--output json``)."""
+        import sys
+
+        entry = (
+            f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); "
+            "from tests.gcp.entry import run; sys.exit(run(sys.argv[1:]))"
+        )
+        return [sys.executable, "-c", entry, str(self.wiring_file), "--output", "json", "--env", ENV, *argv]
+
     def configure(self, **settings: Any) -> None:
         """(Re)write sreplat.toml's [environments.dev] with the defaults and ``settings``."""
         self.settings.update(settings)
@@ -167,7 +222,7 @@ class World:
         """The CLI in this process (pytest's capsys captures its output)."""
         assert self.capsys is not None, "in-process runs need pytest's capsys"
         self.capsys.readouterr()
-        code = main(["--output", "json", "--env", ENV, *argv])
+        code = main(["--output", "json", "--env", ENV, *argv], seams=self.seams)
         captured = self.capsys.readouterr()
         lines = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
         return Run(code, lines, captured.err)
@@ -278,18 +333,6 @@ def open_world(
     kube.reactors += [workloads, gke]
     monitoring.answers.update(sreplat_queue_depth=0, sreplat_jobs_failed_total=0, sreplat_build_info=2)
 
-    endpoints: dict[str, DoubleServer] = {
-        "STORAGE": gcs,
-        "CONTAINER": container,
-        "DNS": clouddns,
-        "COMPUTE": compute,
-        "ARTIFACT_REGISTRY": registry,
-        "CLOUDBUILD": cloudbuild,
-        "MONITORING": monitoring,
-        "INGRESS": ingress,
-    }
-    for service, double in endpoints.items():
-        setenv(f"SREPLAT_GCP_{service}_ENDPOINT", double.url)
     setenv("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
     setenv("SSL_CERT_FILE", str(ca_file))  # the load balancer's certificate
     delenv("SSL_CERT_DIR")
@@ -314,6 +357,14 @@ def open_world(
         gke=gke,
         capsys=capsys,
     )
+    by_attribute = {"gcs": gcs, "container": container, "clouddns": clouddns, "compute": compute}
+    by_attribute |= {"registry": registry, "cloudbuild": cloudbuild, "monitoring": monitoring}
+    world.rewire(**{field_name: by_attribute[attribute].url for field_name, attribute in ENDPOINTS.items()})
+    world.wiring |= {
+        "public_dns": f"127.0.0.1:{public_dns.port}",
+        "load_balancers": {INGRESS_IP: ingress.url},
+    }
+    world.wiring_file.write_text(json.dumps(world.wiring))
     world.configure(
         target="gcp",
         project=PROJECT,
@@ -321,7 +372,6 @@ def open_world(
         domain=DOMAIN,
         protected=False,
         image_builder="cloudbuild",
-        dns_resolvers=f"127.0.0.1:{public_dns.port}",
         ready_timeout_s=30,
         stacks_dir=str(STACKS),
         charts_dir=str(CHARTS),

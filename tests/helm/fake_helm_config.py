@@ -130,3 +130,19 @@ class FakeHelmConfig:
 
     def writes(self) -> list[str]:
         return [c[0] for c in self.calls if c[0] in ("install", "upgrade", "rollback", "uninstall")]
+
+
+class FakeConnection:
+    """A ``HelmConnection`` whose every namespace is the one ``FakeHelmConfig``."""
+
+    storage_driver = "secret"
+    secrets: tuple[str, ...] = ()
+
+    def __init__(self, config: FakeHelmConfig) -> None:
+        self.fake = config
+
+    def config(self, namespace: str) -> FakeHelmConfig:
+        return self.fake
+
+    def close(self) -> None:
+        pass

@@ -20,14 +20,17 @@ import pytest
 
 from sreplat.errors import ExitCode, LockHeld, OperationFailed, UsageError
 from sreplat.events import Event
-from sreplat.tools.helm import manager as helm_tool
-from sreplat.tools.helm.manager import ClusterUnreachable, KubeAccess, ReleaseManager, ReleasePending
+from sreplat.tools.helm.access import KubeAccess, SdkConnection
+from sreplat.tools.helm.charts import render
+from sreplat.tools.helm.errors import ClusterUnreachable, ReleasePending
+from sreplat.tools.helm.manager import ReleaseManager
+from sreplat.tools.helm.upgrade import MAX_HISTORY
 from tests.doubles.base import Request
 from tests.doubles.fixtures import KUBE_TOKEN
 from tests.doubles.kube import KubeDouble
 from tests.doubles.kube_controllers import WorkloadController
 from tests.helm.charts import CHARTS, HELM_DIR, objects_of, render_templates
-from tests.helm.fake_helm_config import FakeHelmConfig, revision
+from tests.helm.fake_helm_config import FakeConnection, FakeHelmConfig, revision
 
 pytestmark = pytest.mark.helm
 
@@ -58,7 +61,9 @@ def events() -> list[Event]:
 @pytest.fixture
 def manager(cluster: KubeDouble, kube_ca_pem: str, events: list[Event]) -> Iterator[ReleaseManager]:
     access = KubeAccess.from_token(server=cluster.url, token=KUBE_TOKEN, ca_pem=kube_ca_pem)
-    with ReleaseManager(access, namespace=NS, storage_driver="memory", on_event=events.append) as m:
+    with ReleaseManager(
+        SdkConnection(access, storage_driver="memory"), namespace=NS, on_event=events.append
+    ) as m:
         yield m
 
 
@@ -74,21 +79,6 @@ def redis_password(cluster: KubeDouble) -> str:
 
 def writes(cluster: KubeDouble) -> list[Request]:
     return [r for r in cluster.calls() if r.method in WRITES]
-
-
-def kubeconfig(cluster: KubeDouble, ca_pem: str) -> dict[str, Any]:
-    """A kubeconfig for the double, as a user would have it (default namespace ``NS``)."""
-    ca_data = base64.b64encode(ca_pem.encode()).decode()
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": "double", "cluster": {"server": cluster.url, "certificate-authority-data": ca_data}}
-        ],
-        "users": [{"name": "double", "user": {"token": KUBE_TOKEN}}],
-        "contexts": [{"name": "double", "context": {"cluster": "double", "user": "double", "namespace": NS}}],
-        "current-context": "double",
-    }
 
 
 # --- install, upgrade, history ------------------------------------------------------------------
@@ -226,10 +216,10 @@ def test_bad_input_is_a_usage_error_and_touches_nothing(
     assert cluster.calls() == [], "nothing may reach the cluster before the input is checked"
 
 
-def test_unreachable_cluster_is_reported_without_the_token(events: list[Event]) -> None:
-    access = KubeAccess.from_token(server="http://127.0.0.1:9", token=TOKEN, ca_pem=None)
+def test_unreachable_cluster_is_reported_without_the_token(events: list[Event], kube_ca_pem: str) -> None:
+    access = KubeAccess.from_token(server="https://127.0.0.1:9", token=TOKEN, ca_pem=kube_ca_pem)
     with (
-        ReleaseManager(access, namespace=NS, storage_driver="memory") as m,
+        ReleaseManager(SdkConnection(access, storage_driver="memory"), namespace=NS) as m,
         pytest.raises(ClusterUnreachable) as caught,
     ):
         m.history("api")
@@ -242,11 +232,12 @@ def test_unreachable_cluster_is_reported_without_the_token(events: list[Event]) 
 
 
 @pytest.mark.parametrize("chart", CHARTS)
-def test_client_dry_run_install_needs_no_cluster(chart: str, events: list[Event]) -> None:
+def test_client_dry_run_install_needs_no_cluster(chart: str, events: list[Event], kube_ca_pem: str) -> None:
     """Memory storage + client-side dry run: rendered and validated by Helm's install action with
     nothing listening at the API server address."""
-    access = KubeAccess.from_token(server="http://127.0.0.1:9", token=TOKEN, ca_pem=None)
-    with ReleaseManager(access, namespace=NS, storage_driver="memory", on_event=events.append) as m:
+    access = KubeAccess.from_token(server="https://127.0.0.1:9", token=TOKEN, ca_pem=kube_ca_pem)
+    connection = SdkConnection(access, storage_driver="memory")
+    with ReleaseManager(connection, namespace=NS, on_event=events.append) as m:
         result = m.upgrade_install(chart, HELM_DIR / chart, {}, dry_run=True)
     assert result.dry_run and result.action == "installed"
     assert result.release.status == "pending-install" and result.release.revision == 1
@@ -327,8 +318,8 @@ def test_kubeconfig_reaches_helm_through_memory_not_disk(
         return real(**kwargs)
 
     monkeypatch.setattr(helm_python, "Config", recording)
-    access = KubeAccess.from_kubeconfig(kubeconfig(cluster, kube_ca_pem))
-    m = ReleaseManager(access, namespace=NS, storage_driver="memory")
+    access = KubeAccess.from_token(server=cluster.url, token=KUBE_TOKEN, ca_pem=kube_ca_pem)
+    m = ReleaseManager(SdkConnection(access, storage_driver="memory"), namespace=NS)
     assert m.history("api") == ()
     m.history("api", namespace="other")  # one Config per namespace, same memory file
     assert [s["namespace"] for s in seen] == [NS, "other"]
@@ -348,21 +339,17 @@ def test_kube_access_checks_its_input_and_hides_the_token() -> None:
     assert doc["users"][0]["user"]["token"] == TOKEN
     for kwargs, complaint in [
         ({"server": "https://10.0.0.1", "token": "", "ca_pem": ca}, "empty bearer token"),
-        ({"server": "https://10.0.0.1", "token": TOKEN, "ca_pem": None}, "CA certificate is required"),
+        ({"server": "https://10.0.0.1", "token": TOKEN, "ca_pem": ""}, "CA certificate is required"),
         ({"server": "https://10.0.0.1", "token": TOKEN, "ca_pem": "not a cert"}, "not a PEM"),
         ({"server": "http://10.0.0.1", "token": TOKEN, "ca_pem": ca}, "https://"),
     ]:
         with pytest.raises(UsageError) as caught:
             KubeAccess.from_token(**kwargs)
         assert complaint in caught.value.message
-    with pytest.raises(UsageError):
-        KubeAccess.from_kubeconfig("")
-    with pytest.raises(UsageError):
-        ReleaseManager(None)
 
 
 def test_offline_render_matches_the_chart() -> None:
-    manifest = helm_tool.render(HELM_DIR / "worker", {"image": {"tag": "abc"}}, release="worker")
+    manifest = render(HELM_DIR / "worker", {"image": {"tag": "abc"}}, release="worker")
     assert manifest.startswith("---\n# Source: worker/templates/")
     assert "NOTES" not in manifest
     objs = objects_of({"m": manifest})
@@ -374,14 +361,14 @@ def test_offline_render_matches_the_chart() -> None:
         "ServiceAccount",
     }
     with pytest.raises(UsageError):
-        helm_tool.render(HELM_DIR / "worker", {"nope": 1}, release="worker")
+        render(HELM_DIR / "worker", {"nope": 1}, release="worker")
 
 
 # --- stuck releases (double of helm_python.Config) ------------------------------------------------
 
 
 def double_manager(config: FakeHelmConfig, events: list[Event]) -> ReleaseManager:
-    return ReleaseManager(None, namespace=NS, on_event=events.append, config_factory=lambda _ns: config)
+    return ReleaseManager(FakeConnection(config), namespace=NS, on_event=events.append)
 
 
 def test_pending_upgrade_is_reported_and_nothing_is_touched(events: list[Event]) -> None:
@@ -485,7 +472,7 @@ def test_failed_latest_revision_is_upgraded_not_reinstalled() -> None:
     assert (result.action, result.previous_revision) == ("upgraded", 2)
     upgrade = next(c for c in config.calls if c[0] == "upgrade")
     assert upgrade[2]["rollback_on_failure"] is True and upgrade[2]["wait"] == "watcher"
-    assert upgrade[2]["reset_values"] is True and upgrade[2]["max_history"] == helm_tool.MAX_HISTORY
+    assert upgrade[2]["reset_values"] is True and upgrade[2]["max_history"] == MAX_HISTORY
 
 
 def test_history_that_never_deployed_is_replaced_by_a_fresh_install() -> None:

@@ -50,6 +50,7 @@ from sreplat.targets.gcp.context import (
     ReleaseRecord,
     short_reason,
 )
+from sreplat.targets.gcp.seams import GcpSeams
 from sreplat.targets.gcp.settings import GcpSettings
 from sreplat.targets.gcp.stacks import Stacks
 from sreplat.tools.images.pipeline import ImageManifest
@@ -69,7 +70,7 @@ class GcpTarget(Target):
         if not isinstance(env.settings, GcpSettings):
             raise TypeError("GcpTarget needs GcpSettings")
         self.settings: GcpSettings = env.settings
-        self.ctx = GcpContext(env)
+        self.ctx = GcpContext(env, seams.part(self.name, GcpSeams) or GcpSeams())
         self.stacks = Stacks(self.ctx)
         self.preflight = gcp_status.Preflight(self.ctx)  # shared by status and status --drift
         self.allow_dirty = False
@@ -360,7 +361,7 @@ class GcpTarget(Target):
             ctx.emit("gcp.certificate", certificate.describe(), state=certificate.state)
             return False
         host = str(foundation["api_hostname"])
-        base = self.ctx.endpoints.ingress or f"https://{foundation['ingress_address']}"
+        base = self.ctx.load_balancer_url(str(foundation["ingress_address"]))
 
         def healthz() -> str | None:
             answer = https_probe.get(base, "/healthz", host=host, timeout_s=HEALTHZ_PROBE_S)

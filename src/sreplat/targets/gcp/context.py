@@ -30,9 +30,11 @@ from typing import TYPE_CHECKING, Any
 from sreplat.config import Environment
 from sreplat.errors import OperationFailed, SreplatError, UsageError
 from sreplat.events import EventSink, discard
+from sreplat.targets.gcp.seams import GcpSeams
 from sreplat.targets.gcp.settings import GcpSettings
 from sreplat.tools.api_calls import AccessDenied, ApiUnreachable, CallTimeout, PermissionDenied
-from sreplat.tools.gcp.access import GcpAccess, GcpEndpoints, NoCredentials
+from sreplat.tools.gcp.access import GcpAccess, NoCredentials
+from sreplat.tools.gcp.cloud_dns import Resolver, public_resolver
 
 if TYPE_CHECKING:
     from sreplat.tools.gcp.gcs_state import StackState
@@ -154,13 +156,23 @@ def load_clients() -> None:
         _clients_loaded.set()
 
 
+def configured_resolver(settings: GcpSettings) -> Resolver:
+    """Public DNS as the ``dns_resolvers`` setting names it."""
+    servers = [r.strip() for r in settings.dns_resolvers.split(",")]
+    # dnspython asks every server on one port: a port given on the first one applies to all.
+    port = int(servers[0].partition(":")[2] or 53)
+    return public_resolver([s.partition(":")[0] for s in servers], port=port)
+
+
 class GcpContext:
-    def __init__(self, env: Environment):
+    def __init__(self, env: Environment, seams: GcpSeams):
         if not isinstance(env.settings, GcpSettings):
             raise TypeError("GcpContext needs GcpSettings")
         self.env = env
         self.settings: GcpSettings = env.settings
-        self.endpoints = GcpEndpoints.from_env()  # UsageError (exit 2) for a malformed override
+        self.seams = seams
+        self.endpoints = seams.endpoints
+        self.resolver = seams.resolver or configured_resolver(self.settings)
         # One lock per thing looked up, so concurrent checks wait only for what they share.
         self._access_lock = threading.Lock()
         self._probe_lock = threading.Lock()
@@ -199,6 +211,10 @@ class GcpContext:
     @property
     def api_host(self) -> str:
         return self.settings.api_host
+
+    def load_balancer_url(self, address: str) -> str:
+        """Where the load balancer on the ingress ``address`` answers HTTPS."""
+        return self.seams.load_balancer(address)
 
     def check_layout(self) -> None:
         """UsageError unless the stacks and charts this environment needs are where expected."""
@@ -315,11 +331,14 @@ class GcpContext:
     @contextmanager
     def helm(self, sink: EventSink = discard, *, timeout: float = 30.0) -> Iterator[ReleaseManager]:
         """The Helm release manager on the cluster (release history in Secrets of the namespace)."""
-        from sreplat.tools.helm.manager import KubeAccess, ReleaseManager
+        from sreplat.tools.helm.access import KubeAccess
+        from sreplat.tools.helm.manager import ReleaseManager
 
         cluster = self.cluster_access(timeout=timeout)
         access = KubeAccess.from_token(server=cluster.endpoint, token=cluster.token, ca_pem=cluster.ca_pem)
-        with ReleaseManager(access, namespace=NAMESPACE, on_event=sink) as manager:
+        with ReleaseManager(
+            self.seams.helm_connection(access), namespace=NAMESPACE, on_event=sink
+        ) as manager:
             yield manager
 
     # --- the release record --------------------------------------------------------------------

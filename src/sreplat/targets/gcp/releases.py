@@ -23,7 +23,8 @@ from sreplat.errors import OperationFailed, SreplatError
 from sreplat.targets.gcp.context import APPS, RELEASES
 
 if TYPE_CHECKING:
-    from sreplat.tools.helm.manager import ReleaseManager, UpgradeResult
+    from sreplat.tools.helm.manager import ReleaseManager
+    from sreplat.tools.helm.results import UpgradeResult
 
 
 @dataclass(frozen=True)

@@ -230,20 +230,16 @@ def cluster(ctx: GcpContext) -> Finding:
 
 
 def dns(ctx: GcpContext) -> Finding:
-    from sreplat.tools.gcp.cloud_dns import check_dns, public_resolver
+    from sreplat.tools.gcp.cloud_dns import check_dns
 
     foundation = ctx.outputs(FOUNDATION, timeout=CALL_BUDGET_S)
     host, ip = str(foundation["api_hostname"]), str(foundation["ingress_address"])
-    resolvers = [r.strip() for r in ctx.settings.dns_resolvers.split(",")]
-    # dnspython asks every server on one port: a port given on the first one applies to all.
-    port = int(resolvers[0].partition(":")[2] or 53)
-    resolver = public_resolver([r.partition(":")[0] for r in resolvers], port=port)
     status = check_dns(
         ctx.access,
         str(foundation["dns_zone_name"]),
         host,
         expected_ip=ip,
-        resolver=resolver,
+        resolver=ctx.resolver,
         timeout=CALL_BUDGET_S,
     )
     facts = {"host": host, "zone_ips": list(status.record_ips), "public_ips": list(status.resolved_ips)}
@@ -345,9 +341,7 @@ def endpoint(ctx: GcpContext) -> Finding:
             hint=CERTIFICATE_HINT.format(host=host, ip=ip),
             **facts,
         )
-    answer = https_probe.get(
-        ctx.endpoints.ingress or f"https://{ip}", "/readyz", host=host, timeout_s=CALL_BUDGET_S / 2
-    )
+    answer = https_probe.get(ctx.load_balancer_url(ip), "/readyz", host=host, timeout_s=CALL_BUDGET_S / 2)
     if answer.status == 200:
         return healthy(f"https://{host}/readyz answers 200; certificate Active", **facts)
     return unhealthy(f"https://{host}/readyz: {answer.describe()}", status=answer.status, **facts)

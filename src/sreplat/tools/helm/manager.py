@@ -5,13 +5,13 @@ The gcp target drives every release (``platform``, ``redis``, ``api``, ``worker`
 :class:`ReleaseManager`::
 
     access = KubeAccess.from_token(server="https://34.1.2.3", token=token, ca_pem=ca_pem)
-    with ReleaseManager(access, namespace="sreplat", on_event=sink) as helm:
+    with ReleaseManager(SdkConnection(access), namespace="sreplat", on_event=sink) as helm:
         if (stuck := helm.pending("api")) is not None:
             ...  # tell the user: revision stuck.revision is stuck.status; --recover rolls back
         result = helm.upgrade_install("api", Path("helm/api"), values, wait=True, timeout=600)
         plan = helm.diff("api", Path("helm/api"), values)  # for `sreplat plan`
 
-Connection (``helm_access``). :class:`KubeAccess` carries a kubeconfig *in memory*, handed to
+Connection (``access``). :class:`KubeAccess` carries a kubeconfig *in memory*, handed to
 client-go through an anonymous memory file: ``~/.kube/config`` / ``$KUBECONFIG`` are never read
 or written. (client-go inside the SDK does keep its API discovery cache under ``~/.kube/cache``,
 or ``$KUBECACHEDIR`` as set when the process started — as helm and kubectl do; that cache holds
@@ -37,38 +37,18 @@ Semantics.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from sreplat.errors import UsageError
 from sreplat.events import EventSink, discard
 from sreplat.tools.helm import actions as helm_actions
 from sreplat.tools.helm import diff as helm_diff
 from sreplat.tools.helm import pending as helm_pending
 from sreplat.tools.helm import upgrade as helm_upgrade
-from sreplat.tools.helm.access import ConfigFactory, HelmConfig, KubeAccess, sdk_config_factory
-from sreplat.tools.helm.charts import render
-from sreplat.tools.helm.errors import ClusterUnreachable, ReleasePending
-from sreplat.tools.helm.results import PENDING_STATES, ReleaseDiff, ReleaseInfo, UpgradeResult
+from sreplat.tools.helm.access import HelmConnection
+from sreplat.tools.helm.results import ReleaseDiff, ReleaseInfo, UpgradeResult
 from sreplat.tools.helm.session import HelmSession
-from sreplat.tools.helm.upgrade import MAX_HISTORY
-
-__all__ = [
-    "DEFAULT_TIMEOUT_S",
-    "MAX_HISTORY",
-    "PENDING_STATES",
-    "ClusterUnreachable",
-    "ConfigFactory",
-    "HelmConfig",
-    "KubeAccess",
-    "ReleaseDiff",
-    "ReleaseInfo",
-    "ReleaseManager",
-    "ReleasePending",
-    "UpgradeResult",
-    "render",
-]
 
 DEFAULT_TIMEOUT_S = 600
 
@@ -76,37 +56,15 @@ DEFAULT_TIMEOUT_S = 600
 class ReleaseManager:
     """Install, upgrade, inspect, diff, roll back and uninstall Helm releases.
 
-    ``access``: a :class:`KubeAccess` (ignored when ``config_factory`` is given).
-    ``namespace``: default namespace of every call (each call may name another).
-    ``storage_driver``: where Helm keeps release history: ``secret`` (Helm's default, in the
-    release's namespace) or ``memory`` (tests, throw-away dry runs).
-    ``config_factory``: namespace → Config-like object; for tests only.
+    ``connection``: the cluster (``access.SdkConnection`` over a ``KubeAccess``; tests may pass a
+    double). ``namespace``: default namespace of every call (each call may name another).
     """
 
     def __init__(
-        self,
-        access: KubeAccess | None,
-        *,
-        namespace: str = "sreplat",
-        storage_driver: Literal["secret", "configmap", "memory"] = "secret",
-        on_event: EventSink = discard,
-        config_factory: ConfigFactory | None = None,
-    ) -> None:
+        self, connection: HelmConnection, *, namespace: str = "sreplat", on_event: EventSink = discard
+    ):
         self.namespace = namespace
-        release_access: Callable[[], None] | None = None
-        if config_factory is not None:
-            factory = config_factory
-        elif access is not None:
-            factory, release_access = sdk_config_factory(access, storage_driver)
-        else:
-            raise UsageError("no cluster access given (a kubeconfig, or API server + token + CA)")
-        self._session = HelmSession(
-            factory,
-            release_access=release_access,
-            storage_driver=storage_driver,
-            on_event=on_event,
-            secrets=access.secrets if access else (),
-        )
+        self._session = HelmSession(connection, on_event=on_event)
 
     # --- lifecycle ---
     def __enter__(self) -> ReleaseManager:

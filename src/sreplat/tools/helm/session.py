@@ -5,30 +5,21 @@ history), the event sink, and error translation that keeps the credentials out o
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sreplat.events import Event, EventSink
-from sreplat.tools.helm.access import ConfigFactory, HelmConfig
+from sreplat.tools.helm.access import HelmConfig, HelmConnection
 from sreplat.tools.helm.errors import translate, translated
 from sreplat.tools.helm.results import ReleaseInfo
 
 
 class HelmSession:
-    def __init__(
-        self,
-        factory: ConfigFactory,
-        *,
-        release_access: Callable[[], None] | None,
-        storage_driver: str,
-        on_event: EventSink,
-        secrets: tuple[str, ...],
-    ) -> None:
-        self.storage_driver = storage_driver
-        self.secrets = secrets
-        self._factory = factory
-        self._release_access = release_access
+    def __init__(self, connection: HelmConnection, *, on_event: EventSink) -> None:
+        self.storage_driver = connection.storage_driver
+        self.secrets = connection.secrets
+        self._connection = connection
         self._emit = on_event
         self._configs: dict[str, HelmConfig] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
@@ -39,14 +30,12 @@ class HelmSession:
             configs, self._configs = list(self._configs.values()), {}
         for config in configs:
             config.close()
-        if self._release_access is not None:
-            self._release_access()  # once: it closes the kubeconfig's memory file
-            self._release_access = None
+        self._connection.close()
 
     def config(self, namespace: str) -> HelmConfig:
         with self._guard:
             if namespace not in self._configs:
-                self._configs[namespace] = self._factory(namespace)
+                self._configs[namespace] = self._connection.config(namespace)
             return self._configs[namespace]
 
     @contextmanager
