@@ -1,4 +1,4 @@
-"""Release directories of the local target: one per commit, a ``current`` symlink, a history.
+"""ReleaseDir directories of the local target: one per commit, a ``current`` symlink, a history.
 
 Layout (under ``<state dir>/releases``)::
 
@@ -41,7 +41,7 @@ HISTORY_KEEP = 50
 
 
 @dataclass(frozen=True)
-class Release:
+class ReleaseDir:
     id: str  # a full commit SHA, or "installed"
     version: str  # what /healthz reports for it
     source: str  # "git <repo>" or "installed package"
@@ -75,7 +75,7 @@ class HistoryEntry:
         return out
 
 
-class ReleaseStore:
+class ReleaseDirs:
     def __init__(self, root: Path):
         self.root = root
 
@@ -94,16 +94,16 @@ class ReleaseStore:
     def has(self, release_id: str) -> bool:
         return (self.path(release_id) / "release.json").is_file()
 
-    def get(self, release_id: str) -> Release:
+    def get(self, release_id: str) -> ReleaseDir:
         data = json.loads((self.path(release_id) / "release.json").read_text(encoding="utf-8"))
-        return Release(
+        return ReleaseDir(
             id=str(data["id"]),
             version=str(data["version"]),
             source=str(data.get("source", "")),
             created_at=float(data.get("created_at", 0)),
         )
 
-    def releases(self) -> list[Release]:
+    def releases(self) -> list[ReleaseDir]:
         if not self.root.is_dir():
             return []
         found = [
@@ -115,7 +115,7 @@ class ReleaseStore:
 
     # --- creating ----------------------------------------------------------------------------
 
-    def create_from_git(self, repo: Path, sha: str, apps_dir: str) -> Release:
+    def create_from_git(self, repo: Path, sha: str, apps_dir: str) -> ReleaseDir:
         """Export ``apps_dir`` of ``sha`` as a release (no-op when it exists)."""
         if self.has(sha):
             return self.get(sha)
@@ -126,7 +126,7 @@ class ReleaseStore:
 
         return self._create(sha, f"git {repo}", fill, local_label=f"g{sha[:12]}")
 
-    def create_from_installed(self) -> Release:
+    def create_from_installed(self) -> ReleaseDir:
         """Copy the installed apps package as the release ``installed`` (no git repo around)."""
         if self.has(INSTALLED):
             return self.get(INSTALLED)
@@ -148,7 +148,7 @@ class ReleaseStore:
 
         return self._create(INSTALLED, "installed package", fill, local_label=INSTALLED)
 
-    def _create(self, release_id: str, source: str, fill: Any, *, local_label: str) -> Release:
+    def _create(self, release_id: str, source: str, fill: Any, *, local_label: str) -> ReleaseDir:
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{release_id[:12]}.", dir=self.root))
         try:
@@ -161,7 +161,7 @@ class ReleaseStore:
             version = f"{base_version}+{local_label}"
             _write_dist_info(src, version)
             _fresh_directory_mtimes(src)
-            release = Release(release_id, version, source, round(time.time(), 3))
+            release = ReleaseDir(release_id, version, source, round(time.time(), 3))
             (staging / "release.json").write_text(json.dumps(release.to_dict(), indent=1), encoding="utf-8")
             os.replace(staging, self.path(release_id))
         finally:
@@ -205,7 +205,7 @@ class ReleaseStore:
             return []
         return [HistoryEntry(**entry) for entry in data if isinstance(entry, dict)]
 
-    def record(self, release: Release, event: str, detail: str = "") -> None:
+    def record(self, release: ReleaseDir, event: str, detail: str = "") -> None:
         entries = [
             *self.history(),
             HistoryEntry(release.id, release.version, event, round(time.time(), 3), detail),

@@ -1,5 +1,5 @@
 """gcp bootstrap end to end against the doubles: real Terraform on the fixture stacks, the real
-Helm SDK on the charts, the real google-cloud and kubernetes clients (tests/gcp/world.py)."""
+Helm SDK on the charts, the real google-cloud and kubernetes clients (tests/unit/targets/gcp/world.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,17 @@ from collections.abc import Callable
 import pytest
 
 from tests.doubles.base import Request
-from tests.gcp.world import API_HOST, BUCKET, ENV, INGRESS_IP, NEEDS, PROJECT, REGION, STEPS, World
+from tests.unit.targets.gcp.world import (
+    API_HOST,
+    BUCKET,
+    ENV,
+    INGRESS_IP,
+    NEEDS,
+    PROJECT,
+    REGION,
+    STEPS,
+    World,
+)
 
 pytestmark = [pytest.mark.terraform, pytest.mark.helm, pytest.mark.slow]
 

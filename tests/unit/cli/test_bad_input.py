@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from sreplat.tools.local import processes
-from tests.cli.conftest import Cli
 from tests.support.git_repo import GitRepo
 from tests.support.local_env import port_settings, set_flags
+from tests.unit.cli.conftest import Cli
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, float]]:

@@ -8,12 +8,16 @@ session's seams from the world's wiring and calls the CLI's ``main``.
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 from sreplat.cli.main import main
-from tests.gcp.world import seams_from
+from tests.unit.targets.gcp.world import seams_from
 
 
 def run(argv: list[str]) -> int:
+    # Python's own Ctrl-C handler, even when whatever started the tests left SIGINT ignored (a
+    # background job does): the Ctrl-C tests send this process SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     wiring = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     return main(argv[1:], seams=seams_from(wiring))

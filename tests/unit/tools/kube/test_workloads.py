@@ -10,7 +10,8 @@ import pytest
 from sreplat.events import Event
 from sreplat.tools.api_calls import AccessDenied, CallTimeout
 from sreplat.tools.gcp.gke import ClusterAccess
-from sreplat.tools.kube.workloads import RolloutFailed, managed_certificate, wait_for_rollout, workload_status
+from sreplat.tools.kube.certificates import managed_certificate
+from sreplat.tools.kube.workloads import RolloutFailed, wait_for_rollout, workload_status
 from tests.doubles.base import Request
 from tests.doubles.fixtures import KUBE_TOKEN
 from tests.doubles.kube import KubeDouble

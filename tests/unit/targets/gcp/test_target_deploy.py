@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.doubles.kube_controllers import container_images
-from tests.gcp.world import API_HOST, World
+from tests.unit.targets.gcp.world import API_HOST, World
 
 pytestmark = [pytest.mark.terraform, pytest.mark.helm, pytest.mark.slow]
 

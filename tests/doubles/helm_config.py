@@ -4,7 +4,10 @@ cluster cannot be put in on demand (a revision stuck in ``pending-*`` after a de
 It answers in the SDK's shapes (the dicts ``helm_python`` returns, captured from the real SDK)
 and raises the SDK's errors where real Helm would: reading a missing release is
 ``HelmNotFoundError``; installing or upgrading while the latest revision is pending is the
-``another operation (install/upgrade/rollback) is in progress`` release error.
+``another operation (install/upgrade/rollback) is in progress`` release error. Like Helm it keeps
+each revision's values (``config``) and content (``manifest``): a rollback copies the target's, an
+upgrade without ``reset_values`` and without new values reuses the last ones, and an upgrade
+prunes the history to ``max_history`` revisions.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ def revision(
         "chart_version": "0.1.0",
         "app_version": "0.1.0",
         "manifest": f"---\n# revision {number}\n",
+        "config": {},
     }
 
 
@@ -73,6 +77,7 @@ class FakeHelmConfig:
         if self.releases.get(name):
             raise hp.HelmReleaseError("cannot re-use a name that is still in use")
         rev = revision(name, 1, "deployed", namespace=self.namespace, chart=self._chart_name(chart))
+        rev["config"] = dict(values or {})
         if kw.get("dry_run"):
             return rev
         self.releases[name] = [rev]
@@ -91,12 +96,16 @@ class FakeHelmConfig:
             namespace=self.namespace,
             chart=self._chart_name(chart),
         )
+        reuse = not kw.get("reset_values") and not values  # Helm: no new values → the last ones
+        new["config"] = dict(revs[-1]["config"]) if reuse else dict(values or {})
         if kw.get("dry_run"):
             return new
         for r in revs:
             if r["status"] == "deployed":
                 r["status"] = "superseded"
         revs.append(new)
+        if kw.get("max_history"):
+            del revs[: -int(kw["max_history"])]
         return dict(new)
 
     def rollback(self, name: str, **kw: Any) -> None:
@@ -109,10 +118,12 @@ class FakeHelmConfig:
             raise hp.HelmNotFoundError(f"release: revision {target} not found")
         # Rolling back a stuck revision is how Helm users clear it: the pending one is marked
         # failed, the target's content becomes a new deployed revision.
+        source = next(r for r in revs if r["revision"] == target)
         for r in revs:
             if r["status"] in ("deployed",) or r["status"].startswith("pending-"):
                 r["status"] = "superseded" if r["status"] == "deployed" else "failed"
-        revs.append(revision(name, revs[-1]["revision"] + 1, "deployed", namespace=self.namespace))
+        rolled = revision(name, revs[-1]["revision"] + 1, "deployed", namespace=self.namespace)
+        revs.append({**rolled, "manifest": source["manifest"], "config": dict(source["config"])})
 
     def uninstall(self, name: str, **kw: Any) -> dict[str, Any]:
         import helm_python as hp

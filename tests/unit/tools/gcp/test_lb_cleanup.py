@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
+from sreplat.cancel import CancelToken
+from sreplat.errors import Interrupted
 from sreplat.events import Event
 from sreplat.tools.api_calls import CallTimeout
 from sreplat.tools.gcp.access import GcpAccess
-from sreplat.tools.gcp.lb_cleanup import LbResource, find_lb_leftovers, wait_for_lb_cleanup
+from sreplat.tools.gcp.lb_cleanup import LbResource, wait_for_lb_cleanup
 from tests.doubles.compute import ComputeDouble
 from tests.doubles.fixtures import PROJECT
 
@@ -50,14 +55,16 @@ def _theirs(compute: ComputeDouble) -> None:
     compute.add_neg(PROJECT, "k8s1-zz99-sreplat-api-8080-xx77", zone="asia-south1-b", network="sreplat-prod")
 
 
-def test_finds_exactly_our_resources(gcp_access: GcpAccess, compute_double: ComputeDouble) -> None:
-    _ours(compute_double)
-    _theirs(compute_double)
+def test_waits_for_exactly_our_resources(gcp_access: GcpAccess, compute_double: ComputeDouble) -> None:
+    _ours(compute_double, vanish_after_lists=1)
+    _theirs(compute_double)  # never go, and are not waited for
     compute_double.add_forwarding_rule(
-        PROJECT, "our-internal", ip="10.1.0.5", region="asia-south1", network=NETWORK
+        PROJECT, "our-internal", ip="10.1.0.5", region="asia-south1", network=NETWORK, vanish_after_lists=1
     )
-    left = find_lb_leftovers(gcp_access, network=NETWORK, addresses=[INGRESS_IP])
-    assert left == (
+    result = wait_for_lb_cleanup(
+        gcp_access, network=NETWORK, addresses=[INGRESS_IP], poll_interval=0.05, timeout=10
+    )
+    assert result.seen == (
         LbResource("forwarding rule", "k8s2-fr-ab12-sreplat-api-cd34", "global", INGRESS_IP),
         LbResource("forwarding rule", "k8s2-fs-ab12-sreplat-api-cd34", "global", INGRESS_IP),
         LbResource("forwarding rule", "our-internal", "regions/asia-south1", NETWORK),
@@ -111,3 +118,16 @@ def test_hanging_compute_api_times_out(gcp_access: GcpAccess, compute_double: Co
     compute_double.inject(r"/aggregated/", hang=True)
     with pytest.raises(CallTimeout, match=r"listing forwarding rules: no answer within 0\.4s"):
         wait_for_lb_cleanup(gcp_access, network=NETWORK, addresses=[INGRESS_IP], timeout=0.4)
+
+
+def test_ctrl_c_ends_the_wait_at_once(gcp_access: GcpAccess, compute_double: ComputeDouble) -> None:
+    _ours(compute_double)  # never go
+    cancel = CancelToken()
+    threading.Timer(0.3, cancel.cancel).start()
+    started = time.monotonic()
+    with pytest.raises(Interrupted, match="waiting for GKE to delete the load balancer"):
+        wait_for_lb_cleanup(
+            gcp_access, network=NETWORK, addresses=[INGRESS_IP], timeout=600, poll_interval=60, cancel=cancel
+        )
+    # Well before the next 60 s poll, let alone the 600 s timeout.
+    assert time.monotonic() - started < 10

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gcp.world import STEPS, World
+from tests.unit.targets.gcp.world import STEPS, World
 
 VERBS = [
     ("bootstrap",),

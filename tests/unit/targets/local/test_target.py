@@ -15,6 +15,7 @@ from sreplat.errors import UsageError
 from sreplat.pipeline import Verdict, run_checks
 from sreplat.targets import REGISTRY, load_target
 from sreplat.targets.local import LocalTarget, worker_release
+from sreplat.targets.local.settings import record
 from tests.support.http_server import serving
 
 
@@ -49,7 +50,7 @@ def test_building_pipelines_and_checks_touches_nothing(target: LocalTarget) -> N
 
 
 def test_processes_run_the_current_release_with_its_own_settings(target: LocalTarget) -> None:
-    config = target.supervisor.config
+    config = target.local.supervisor.config
     programs = {p.name: p for p in config.programs}
     assert list(programs) == ["redis", "api", "worker-1", "worker-2", "worker-3"]
     api = programs["api"]
@@ -62,9 +63,13 @@ def test_processes_run_the_current_release_with_its_own_settings(target: LocalTa
     assert programs["redis"].command[-1] == str(target.env.state_dir / "redis" / "redis.conf")
 
 
-def test_changed_settings_of_a_running_environment_are_named(target: LocalTarget) -> None:
-    target.live = target.configured.model_copy(update={"api_port": 18081})
-    assert target._differences() == ["api_port 18081 → 18080"]
+def test_settings_changed_since_bootstrap_are_named(target: LocalTarget) -> None:
+    bootstrapped = target.configured.model_copy(update={"api_port": 18081})
+    record(target.local.layout, bootstrapped)  # what bootstrap writes
+    again = load_target(target.env)
+    assert isinstance(again, LocalTarget)
+    assert again.local.live.api_port == 18081  # status, deploy and destroy talk to what runs
+    assert again.local.differences() == ["api_port 18081 → 18080"]
 
 
 def test_deploy_needs_a_git_repository(target: LocalTarget) -> None:

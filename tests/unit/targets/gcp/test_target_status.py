@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.doubles.kube_objects import pod
-from tests.gcp.world import ENV, PROJECT, REGION, World
+from tests.unit.targets.gcp.world import ENV, PROJECT, REGION, World
 
 pytestmark = [pytest.mark.terraform, pytest.mark.helm, pytest.mark.slow]
 

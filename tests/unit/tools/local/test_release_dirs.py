@@ -1,4 +1,4 @@
-"""Release directories: export, the version a Python process sees through ``current``, switch,
+"""ReleaseDir directories: export, the version a Python process sees through ``current``, switch,
 history, prune."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sreplat.errors import UsageError
-from sreplat.tools.local.releases import ReleaseStore
+from sreplat.tools.local.release_dirs import ReleaseDirs
 from tests.support.git_repo import GitRepo
 
 PKG = "apps/src/sreplat_apps/__init__.py"
@@ -22,7 +22,7 @@ def repo(tmp_path: Path) -> GitRepo:
     return GitRepo(tmp_path / "repo")
 
 
-def version_seen_through(store: ReleaseStore) -> tuple[str, str]:
+def version_seen_through(store: ReleaseDirs) -> tuple[str, str]:
     """What a fresh interpreter with PYTHONPATH=<current>/src imports and reports."""
     code = (
         "import importlib.metadata as m, sreplat_apps\n"
@@ -42,7 +42,7 @@ def version_seen_through(store: ReleaseStore) -> tuple[str, str]:
 def test_each_release_reports_its_commit_through_current(repo: GitRepo, tmp_path: Path) -> None:
     one = repo.commit({PKG: '__version__ = "1.2.0"\nMARK = "one"\n'})
     two = repo.commit({PKG: '__version__ = "1.2.0"\nMARK = "two"\n'})
-    store = ReleaseStore(tmp_path / "releases")
+    store = ReleaseDirs(tmp_path / "releases")
     first = store.create_from_git(repo.path, one, "apps/src")
     second = store.create_from_git(repo.path, two, "apps/src")
     assert first.version == f"1.2.0+g{one[:12]}"
@@ -56,7 +56,7 @@ def test_each_release_reports_its_commit_through_current(repo: GitRepo, tmp_path
 
 def test_create_is_idempotent(repo: GitRepo, tmp_path: Path) -> None:
     sha = repo.commit({PKG: '__version__ = "1"\n'})
-    store = ReleaseStore(tmp_path / "releases")
+    store = ReleaseDirs(tmp_path / "releases")
     assert store.create_from_git(repo.path, sha, "apps/src") == store.create_from_git(
         repo.path, sha, "apps/src"
     )
@@ -65,7 +65,7 @@ def test_create_is_idempotent(repo: GitRepo, tmp_path: Path) -> None:
 
 def test_a_commit_without_the_package_leaves_nothing_behind(repo: GitRepo, tmp_path: Path) -> None:
     sha = repo.commit({"apps/src/other/__init__.py": ""})
-    store = ReleaseStore(tmp_path / "releases")
+    store = ReleaseDirs(tmp_path / "releases")
     with pytest.raises(UsageError):
         store.create_from_git(repo.path, sha, "apps/src")
     assert list((tmp_path / "releases").iterdir()) == []
@@ -73,7 +73,7 @@ def test_a_commit_without_the_package_leaves_nothing_behind(repo: GitRepo, tmp_p
 
 def test_switch_to_a_missing_release_changes_nothing(repo: GitRepo, tmp_path: Path) -> None:
     sha = repo.commit({PKG: ""})
-    store = ReleaseStore(tmp_path / "releases")
+    store = ReleaseDirs(tmp_path / "releases")
     store.create_from_git(repo.path, sha, "apps/src")
     store.switch(sha)
     with pytest.raises(FileNotFoundError):
@@ -82,7 +82,7 @@ def test_switch_to_a_missing_release_changes_nothing(repo: GitRepo, tmp_path: Pa
 
 
 def test_history_and_prune_keep_current_and_previous(repo: GitRepo, tmp_path: Path) -> None:
-    store = ReleaseStore(tmp_path / "releases")
+    store = ReleaseDirs(tmp_path / "releases")
     shas = [repo.commit({PKG: f'__version__ = "{i}"\n'}) for i in range(5)]
     for sha in shas:
         release = store.create_from_git(repo.path, sha, "apps/src")
@@ -97,7 +97,7 @@ def test_history_and_prune_keep_current_and_previous(repo: GitRepo, tmp_path: Pa
 
 
 def test_installed_release_copies_the_installed_package(tmp_path: Path) -> None:
-    store = ReleaseStore(tmp_path / "releases")
+    store = ReleaseDirs(tmp_path / "releases")
     release = store.create_from_installed()
     assert release.id == "installed" and release.version.endswith("+installed")
     assert (store.path("installed") / "src" / "sreplat_apps" / "__init__.py").is_file()

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from tests.gcp.world import BUCKET, ENV, PROJECT, World
+from tests.unit.targets.gcp.world import BUCKET, ENV, PROJECT, World
 
 pytestmark = [pytest.mark.terraform, pytest.mark.helm, pytest.mark.slow]
 

@@ -2,9 +2,10 @@
 
 Most tests drive the real SDK (memory storage driver) against the Kubernetes API double of
 tests/doubles/kube.py, with its workload controller marking rollouts ready, so installs,
-upgrades, waits, rollbacks and uninstalls go through client-go for real. Stuck ``pending-*``
-releases cannot be produced on demand that way; those tests use fake_helm_config.py, a double
-of ``helm_python.Config``.
+upgrades, rollbacks and uninstalls go through client-go for real, and the manager awaits the
+workloads with sreplat's one rollout wait (``tools.kube.workloads.wait_for_rollout``), as the gcp
+target builds it. Stuck ``pending-*`` releases cannot be produced on demand that way; those tests
+use tests/doubles/helm_config.py, a double of ``helm_python.Config`` that keeps revisions as Helm does.
 """
 
 from __future__ import annotations
@@ -12,25 +13,31 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sreplat.errors import ExitCode, LockHeld, OperationFailed, UsageError
+from sreplat.cancel import CancelToken
+from sreplat.errors import ExitCode, Interrupted, LockHeld, OperationFailed, UsageError
 from sreplat.events import Event
+from sreplat.tools.gcp.gke import ClusterAccess
 from sreplat.tools.helm.access import KubeAccess, SdkConnection
 from sreplat.tools.helm.charts import render
 from sreplat.tools.helm.errors import ClusterUnreachable, ReleasePending
 from sreplat.tools.helm.manager import ReleaseManager
+from sreplat.tools.helm.session import ReadinessWait
 from sreplat.tools.helm.upgrade import MAX_HISTORY
+from sreplat.tools.kube.workloads import wait_for_rollout
 from tests.doubles.base import Request
 from tests.doubles.fixtures import KUBE_TOKEN
+from tests.doubles.helm_config import FakeConnection, FakeHelmConfig, revision
 from tests.doubles.kube import KubeDouble
 from tests.doubles.kube_controllers import WorkloadController
 from tests.helm.charts import CHARTS, HELM_DIR, objects_of, render_templates
-from tests.helm.fake_helm_config import FakeConnection, FakeHelmConfig, revision
 
 pytestmark = pytest.mark.helm
 
@@ -58,12 +65,26 @@ def events() -> list[Event]:
     return []
 
 
+def rollout_wait(cluster: KubeDouble, ca_pem: str, cancel: CancelToken | None = None) -> ReadinessWait:
+    """The readiness wait the gcp target gives the manager, on the API double."""
+    access = ClusterAccess(endpoint=cluster.url, ca_pem=ca_pem, token=KUBE_TOKEN)
+
+    def wait(workloads: Sequence[tuple[str, str]], namespace: str, timeout: float) -> None:
+        api = access.api_client()
+        try:
+            wait_for_rollout(api, namespace, workloads, timeout=timeout, poll_interval=0.05, cancel=cancel)
+        finally:
+            api.close()
+
+    return wait
+
+
 @pytest.fixture
 def manager(cluster: KubeDouble, kube_ca_pem: str, events: list[Event]) -> Iterator[ReleaseManager]:
     access = KubeAccess.from_token(server=cluster.url, token=KUBE_TOKEN, ca_pem=kube_ca_pem)
-    with ReleaseManager(
-        SdkConnection(access, storage_driver="memory"), namespace=NS, on_event=events.append
-    ) as m:
+    connection = SdkConnection(access, storage_driver="memory")
+    wait = rollout_wait(cluster, kube_ca_pem)
+    with ReleaseManager(connection, namespace=NS, on_event=events.append, await_ready=wait) as m:
         yield m
 
 
@@ -87,7 +108,7 @@ def writes(cluster: KubeDouble) -> list[Request]:
 def test_install_then_upgrade_keeps_history_and_the_redis_password(
     manager: ReleaseManager, cluster: KubeDouble, events: list[Event]
 ) -> None:
-    first = manager.upgrade_install("redis", HELM_DIR / "redis", {}, wait=True, timeout=60)
+    first = manager.upgrade_install("redis", HELM_DIR / "redis", {}, timeout=60)
     assert (first.action, first.release.revision, first.release.status) == ("installed", 1, "deployed")
     assert first.previous_revision is None and first.recovered_from is None
     assert "redis-cli" in first.notes
@@ -155,6 +176,12 @@ def test_explicit_rollback(manager: ReleaseManager, cluster: KubeDouble) -> None
 # --- failures ---------------------------------------------------------------------------------
 
 
+def api_image(cluster: KubeDouble) -> str:
+    deployment = cluster.get("Deployment", "api", NS)
+    assert deployment is not None
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
 @pytest.mark.slow
 def test_upgrade_that_never_becomes_ready_is_rolled_back(
     manager: ReleaseManager, cluster: KubeDouble, workloads: WorkloadController, events: list[Event]
@@ -162,19 +189,58 @@ def test_upgrade_that_never_becomes_ready_is_rolled_back(
     manager.upgrade_install("api", HELM_DIR / "api", {"image": {"tag": "v1"}}, timeout=60)
     workloads.never_ready = lambda obj: obj["kind"] == "Deployment" and ":v2" in json.dumps(obj["spec"])
     with pytest.raises(OperationFailed) as caught:
-        manager.upgrade_install("api", HELM_DIR / "api", {"image": {"tag": "v2"}}, wait=True, timeout=5)
+        manager.upgrade_install("api", HELM_DIR / "api", {"image": {"tag": "v2"}}, timeout=2)
     assert "not ready in time" in caught.value.message
+    assert "rolled back: revision 3 now runs what revision 1 ran" in caught.value.message
+    assert [(r.revision, r.status) for r in manager.history("api")][-1] == (3, "deployed")
+    assert api_image(cluster) == "sreplat/api:v1"
+    failed = [e for e in events if e.kind == "helm.failed"]
+    assert failed and failed[0].data["rolled_back"] is True
+
+
+def test_an_upgrade_the_cluster_rejects_is_rolled_back(manager: ReleaseManager, cluster: KubeDouble) -> None:
+    manager.upgrade_install("api", HELM_DIR / "api", {"image": {"tag": "v1"}}, timeout=60)
+
+    def no_v2(_verb: str, obj: dict[str, Any]) -> str | None:
+        return "v2 refused by the test" if ":v2" in json.dumps(obj.get("spec", {})) else None
+
+    cluster.admission.append(no_v2)
+    with pytest.raises(OperationFailed) as caught:
+        manager.upgrade_install("api", HELM_DIR / "api", {"image": {"tag": "v2"}}, timeout=30)
+    assert "upgrade of api failed" in caught.value.message
     assert "rolled back: revision 3 now runs what revision 1 ran" in caught.value.message
     assert [(r.revision, r.status) for r in manager.history("api")] == [
         (1, "superseded"),
         (2, "failed"),
         (3, "deployed"),
     ]
-    deployment = cluster.get("Deployment", "api", NS)
-    assert deployment is not None
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "sreplat/api:v1"
-    failed = [e for e in events if e.kind == "helm.failed"]
-    assert failed and failed[0].data["rolled_back"] is True
+    assert api_image(cluster) == "sreplat/api:v1"
+
+
+def test_ctrl_c_ends_the_wait_at_once_and_a_rerun_goes_back_to_the_good_revision(
+    cluster: KubeDouble, kube_ca_pem: str, workloads: WorkloadController
+) -> None:
+    run = [CancelToken()]  # the current run's token: a new run, a new token
+
+    def wait(workloads_: Sequence[tuple[str, str]], namespace: str, timeout: float) -> None:
+        rollout_wait(cluster, kube_ca_pem, run[-1])(workloads_, namespace, timeout)
+
+    access = KubeAccess.from_token(server=cluster.url, token=KUBE_TOKEN, ca_pem=kube_ca_pem)
+    with ReleaseManager(SdkConnection(access, storage_driver="memory"), namespace=NS, await_ready=wait) as m:
+        m.upgrade_install("api", HELM_DIR / "api", {"image": {"tag": "v1"}}, timeout=60)
+        workloads.never_ready = lambda obj: obj["kind"] == "Deployment" and ":bad" in json.dumps(obj["spec"])
+        threading.Timer(0.5, run[-1].cancel).start()
+        started = time.monotonic()
+        with pytest.raises(Interrupted, match="revision 2 is applied but not ready yet"):
+            m.upgrade_install("api", HELM_DIR / "api", {"image": {"tag": "bad"}}, timeout=600)
+        assert time.monotonic() - started < 10  # the cancel token, not the 600 s timeout, ended it
+        assert api_image(cluster) == "sreplat/api:bad"  # left as applied: stopping is immediate
+
+        # Run again: revision 2 is now the one before, but the caller knows revision 1 was good.
+        run.append(CancelToken())
+        with pytest.raises(OperationFailed, match="now runs what revision 1 ran"):
+            m.upgrade_install("api", HELM_DIR / "api", {"image": {"tag": "bad"}}, timeout=2, rollback_to=1)
+    assert api_image(cluster) == "sreplat/api:v1"
 
 
 def test_install_the_cluster_rejects_leaves_nothing(manager: ReleaseManager, cluster: KubeDouble) -> None:
@@ -428,8 +494,15 @@ def test_recover_rolls_back_to_the_last_deployed_revision(stuck_status: str, eve
         "api", HELM_DIR / "api", {}, recover=True, timeout=30
     )
     assert config.writes() == ["rollback", "upgrade"]
-    rollback = next(c for c in config.calls if c[0] == "rollback")
-    assert rollback[2]["version"] == 2
+    revisions = config.releases["api"]
+    assert [(r["revision"], r["status"]) for r in revisions] == [
+        (1, "superseded"),
+        (2, "superseded"),
+        (3, "failed"),  # the stuck one
+        (4, "superseded"),  # the recovery: what revision 2 ran
+        (5, "deployed"),
+    ]
+    assert revisions[3]["manifest"] == revisions[1]["manifest"]
     assert result.recovered_from is not None and result.recovered_from.revision == 3
     assert (result.action, result.previous_revision, result.release.revision) == ("upgraded", 4, 5)
     recover = next(e for e in events if e.kind == "helm.recover")
@@ -470,18 +543,25 @@ def test_failed_latest_revision_is_upgraded_not_reinstalled() -> None:
     result = double_manager(config, []).upgrade_install("api", HELM_DIR / "api", {})
     assert config.writes() == ["upgrade"]
     assert (result.action, result.previous_revision) == ("upgraded", 2)
-    upgrade = next(c for c in config.calls if c[0] == "upgrade")
-    assert upgrade[2]["rollback_on_failure"] is True and upgrade[2]["wait"] == "watcher"
-    assert upgrade[2]["reset_values"] is True and upgrade[2]["max_history"] == MAX_HISTORY
+
+
+def test_an_upgrade_with_no_values_drops_the_old_ones_and_history_is_bounded() -> None:
+    old = [{**revision("api", n, "superseded"), "config": {"replicas": 3}} for n in range(1, 12)]
+    old[-1]["status"] = "deployed"
+    config = FakeHelmConfig(releases={"api": old})
+    double_manager(config, []).upgrade_install("api", HELM_DIR / "api", {})
+    revisions = config.releases["api"]
+    assert revisions[-1]["config"] == {}  # Helm would have reused {"replicas": 3} without reset
+    assert len(revisions) == MAX_HISTORY
+    assert revisions[-1]["revision"] == 12
 
 
 def test_history_that_never_deployed_is_replaced_by_a_fresh_install() -> None:
     config = FakeHelmConfig(releases={"api": [revision("api", 1, "failed")]})
-    result = double_manager(config, []).upgrade_install("api", HELM_DIR / "api", {}, wait=False)
+    result = double_manager(config, []).upgrade_install("api", HELM_DIR / "api", {})
     assert config.writes() == ["uninstall", "install"]
-    install = next(c for c in config.calls if c[0] == "install")
-    assert install[2]["wait"] is None and install[2]["create_namespace"] is True
     assert result.action == "installed"
+    assert [(r["revision"], r["status"]) for r in config.releases["api"]] == [(1, "deployed")]
 
 
 def test_close_releases_every_config() -> None:

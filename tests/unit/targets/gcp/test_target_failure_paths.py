@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from sreplat.tools.gcp.access import CREDENTIALS_HINT
-from tests.gcp.world import BUCKET, ENDPOINTS, ENV, STEPS, Run, World
+from tests.unit.targets.gcp.world import BUCKET, ENDPOINTS, ENV, STEPS, Run, World
 
 pytestmark = pytest.mark.helm  # plan renders the charts (offline when the cloud cannot be asked)
 

@@ -250,12 +250,14 @@ def test_artifact_registry_api_tags_and_paged_images(
 def test_artifact_registry_v2_token_dance_with_the_registry_client(
     artifact_registry_double: ArtifactRegistryDouble,
 ) -> None:
+    from google.oauth2.credentials import Credentials
+
     from sreplat.tools.images.registry import ImageRef, RegistryClient, RegistryCredentials
 
     digest = artifact_registry_double.push(PROJECT, REGION, "sreplat", "api", "b" * 40)
     registry = RegistryClient(
         "asia-south1-docker.pkg.dev",
-        credentials=RegistryCredentials.basic("oauth2accesstoken", GCP_TOKEN),
+        credentials=RegistryCredentials.from_google(Credentials(token=GCP_TOKEN)),
         base_url=artifact_registry_double.url,
     )
     host = "asia-south1-docker.pkg.dev"

@@ -21,7 +21,7 @@ What the doubles do between them, as GCP and GKE would:
 
 ``World.cli(*argv)`` runs the CLI in-process (``--output json``) and returns the exit code and
 the JSON lines; ``World.command(*argv)`` is the argv that runs it in a subprocess with the same
-seams (``tests.gcp.entry`` reads them from ``World.wiring_file``).
+seams (``tests.unit.targets.gcp.entry`` reads them from ``World.wiring_file``).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from tests.doubles.kube_controllers import GkeControllers, WorkloadController
 from tests.doubles.monitoring import MonitoringDouble
 from tests.support.git_repo import GitRepo
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[4]
 STACKS = REPO_ROOT / "tests" / "fixtures" / "terraform" / "gcp_stacks"
 CHARTS = REPO_ROOT / "helm"
 PROJECT = "acme-sre-dev"
@@ -206,7 +206,7 @@ class World:
 
         entry = (
             f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); "
-            "from tests.gcp.entry import run; sys.exit(run(sys.argv[1:]))"
+            "from tests.unit.targets.gcp.entry import run; sys.exit(run(sys.argv[1:]))"
         )
         return [sys.executable, "-c", entry, str(self.wiring_file), "--output", "json", "--env", ENV, *argv]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from sreplat import __version__
-from tests.cli.conftest import Cli
 from tests.support.git_repo import GitRepo
+from tests.unit.cli.conftest import Cli
 
 BOOTSTRAP_STEPS = ["prepare", "release", "supervisord", "redis", "api", "workers", "verify"]
 ANSI = re.compile(r"\x1b\[")
