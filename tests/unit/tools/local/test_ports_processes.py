@@ -43,12 +43,18 @@ def test_wait_free_returns_what_stays_taken() -> None:
 
 def test_find_and_stop_by_marker_in_argv_or_environment(tmp_path: Path) -> None:
     marker = str(tmp_path / "env") + os.sep
-    by_argv = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker + "x"])
+    # Each child says so once it runs: until the exec, /proc shows the parent's argv and environment.
+    sleeper = ["-c", "import time; print('up', flush=True); time.sleep(60)"]
+    by_argv = subprocess.Popen([sys.executable, *sleeper, marker + "x"], stdout=subprocess.PIPE, text=True)
     by_env = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)"],
+        [sys.executable, *sleeper],
         env={**os.environ, "PYTHONPATH": marker + "src"},
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    other = subprocess.Popen([sys.executable, *sleeper], stdout=subprocess.PIPE, text=True)
+    for child in (by_argv, by_env, other):
+        assert child.stdout is not None and child.stdout.readline().strip() == "up"
     try:
         found = {f.pid for f in processes.find(marker)}
         assert found == {by_argv.pid, by_env.pid}
