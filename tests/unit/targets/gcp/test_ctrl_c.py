@@ -71,7 +71,7 @@ class Running:
         raise AssertionError(f"not seen within {timeout}s; last lines: {self.seen[-5:]}")
 
     def interrupt(self) -> tuple[int, float]:
-        """SIGINT; the exit code and how long the process took to end (printed: see it with -s)."""
+        """SIGINT; the exit code and how long the process took to end."""
         sent = time.monotonic()
         self.process.send_signal(signal.SIGINT)
         try:
@@ -79,9 +79,7 @@ class Running:
         except subprocess.TimeoutExpired:
             self.process.kill()
             raise
-        took = time.monotonic() - sent
-        print(f"exit {code} {took:.2f}s after SIGINT")
-        return code, took
+        return code, time.monotonic() - sent
 
     def kill(self) -> None:
         if self.process.poll() is None:
