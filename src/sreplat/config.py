@@ -1,4 +1,4 @@
-"""Environments: which target runs where, with which settings (DESIGN §3).
+"""Environments: loading, precedence and error wording (DESIGN §3) — the same for every target.
 
 An environment is a named table in ``sreplat.toml``::
 
@@ -17,8 +17,11 @@ Every key can also come from an ``SREPLAT_<KEY>`` environment variable and from 
 validated when loaded: a bad one raises ``ConfigError`` (exit 2) naming the key, the value, where
 it came from and what was expected, before anything is created.
 
+What keys a target has is its own business: each target package holds its ``Settings`` model
+(a subclass of :class:`EnvironmentSettings`) and registers it in ``sreplat.targets``; the loader
+asks that registry (:class:`SettingsRegistry`) for the model the ``target`` key names.
 ``load_environment`` is the entry point; it returns an ``Environment``: the validated settings
-(``LocalSettings`` or ``GcpSettings``) plus the paths derived from them (project root, state dir).
+plus the paths derived from them (project root, state dir).
 
 Importing this module imports pydantic-settings (~0.2 s), so the CLI imports it only inside
 commands, never for ``--help``.
@@ -26,16 +29,15 @@ commands, never for ``--help``.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Protocol
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -44,6 +46,7 @@ from sreplat.errors import ConfigError, UsageError
 CONFIG_FILE_NAME = "sreplat.toml"
 STATE_DIR_NAME = ".sreplat"
 DEFAULT_ENV = "local"
+DEFAULT_TARGET = "local"
 ENV_PREFIX = "SREPLAT_"
 # Variables that select *which* configuration to load; they are not settings of an environment.
 ENV_VAR_ENV = "SREPLAT_ENV"
@@ -53,17 +56,6 @@ ENV_VAR_STATE_ROOT = "SREPLAT_STATE_ROOT"
 # Environment names end up in resource names (``sreplat-<env>`` clusters, zones, repositories).
 _ENV_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,18}[a-z0-9])?$")
 _SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
-_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_REGION = re.compile(r"^[a-z]+(?:-[a-z]+)+[0-9]{1,2}$")
-_ZONE = re.compile(r"^[a-z]+(?:-[a-z]+)+[0-9]{1,2}-[a-z]$")
-_DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_RESOURCE_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_CLUSTER_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")
-_GITHUB_REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
-
-
-# --- value validators (raise ValueError with the expectation; the loader adds key and value) ---
 
 
 def validate_env_name(name: str) -> str:
@@ -86,102 +78,24 @@ def parse_sha(value: str) -> str:
     return value.strip().lower()
 
 
-def _project_id(value: str) -> str:
-    if not _PROJECT_ID.match(value):
-        raise ValueError(
-            "a GCP project id: 6-30 characters of a-z, 0-9 and '-', starting with a letter, "
-            "not ending with '-'"
-        )
-    return value
+# --- what every target's settings have in common -------------------------------------------------
 
 
-def _region(value: str) -> str:
-    if _ZONE.match(value):
-        raise ValueError(f"a GCP region such as us-central1, not a zone (try {value.rsplit('-', 1)[0]!r})")
-    if not _REGION.match(value):
-        raise ValueError("a GCP region such as us-central1 or asia-south1")
-    return value
+class EnvironmentSettings(BaseSettings):
+    """Keys common to every target; each target's ``Settings`` model adds its own.
 
-
-def _hostname(value: str) -> str:
-    host = value.rstrip(".")
-    labels = host.split(".")
-    if (
-        len(host) > 253
-        or len(labels) < 2
-        or not all(_DNS_LABEL.match(label) for label in labels)
-        or not labels[-1].isalpha()
-    ):
-        raise ValueError("a lower-case DNS name such as dev.example.com")
-    return host
-
-
-def _resource_name(value: str) -> str:
-    if not _RESOURCE_NAME.match(value):
-        raise ValueError("1-63 characters of a-z, 0-9 and '-', starting with a letter, not ending with '-'")
-    return value
-
-
-def _cluster_name(value: str) -> str:
-    if not _CLUSTER_NAME.match(value):
-        raise ValueError("1-40 characters of a-z, 0-9 and '-', starting with a letter, not ending with '-'")
-    return value
-
-
-def _bucket_name(value: str) -> str:
-    if not _BUCKET.match(value) or value.startswith("goog") or ".." in value:
-        raise ValueError("a GCS bucket name: 3-63 characters of a-z, 0-9, '-', '_' and '.'")
-    return value
-
-
-def _loopback_or_any(value: str) -> str:
-    try:
-        ipaddress.IPv4Address(value)
-    except ValueError:
-        raise ValueError("an IPv4 address such as 127.0.0.1") from None
-    return value
-
-
-def _github_repository(value: str) -> str:
-    if not _GITHUB_REPO.match(value):
-        raise ValueError("a GitHub repository as owner/name")
-    return value
-
-
-def _resolvers(value: str) -> str:
-    for item in (part.strip() for part in value.split(",")):
-        host, _, port = item.partition(":")
-        try:
-            ipaddress.IPv4Address(host)
-        except ValueError:
-            raise ValueError("comma-separated IPv4 addresses, each with an optional :port") from None
-        if port and not (port.isdigit() and 0 < int(port) < 65536):
-            raise ValueError("comma-separated IPv4 addresses, each with an optional :port")
-    return value
-
-
-Port = Annotated[int, Field(ge=1024, le=65535)]
-ProjectId = Annotated[str, AfterValidator(_project_id)]
-Region = Annotated[str, AfterValidator(_region)]
-Hostname = Annotated[str, AfterValidator(_hostname)]
-ResourceName = Annotated[str, AfterValidator(_resource_name)]
-ClusterName = Annotated[str, AfterValidator(_cluster_name)]
-BucketName = Annotated[str, AfterValidator(_bucket_name)]
-IPv4 = Annotated[str, AfterValidator(_loopback_or_any)]
-GithubRepository = Annotated[str, AfterValidator(_github_repository)]
-Resolvers = Annotated[str, AfterValidator(_resolvers)]
-
-
-# --- the settings models -----------------------------------------------------------------------
-
-
-class _EnvironmentSettings(BaseSettings):
-    """Keys common to every target. ``name`` is the table name; the loader sets it."""
+    ``name`` is the table name (the loader sets it). A subclass sets ``TARGET`` and a
+    ``target: Literal[...]`` field, and may declare ``RELATIVE_PATHS`` (path keys resolved against
+    the file that sets them, else the working directory) and ``DERIVED_FROM`` (keys whose default
+    derives from another key: when that key is bad or missing, only it is reported).
+    """
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, extra="forbid", frozen=True, validate_default=True, case_sensitive=False
     )
     TARGET: ClassVar[str]
+    RELATIVE_PATHS: ClassVar[tuple[str, ...]] = ("repo",)
+    DERIVED_FROM: ClassVar[Mapping[str, str]] = {}
 
     name: str
     protected: bool = Field(False, description="refuse `destroy` unless --force-protected")
@@ -190,105 +104,12 @@ class _EnvironmentSettings(BaseSettings):
     )
 
 
-class LocalSettings(_EnvironmentSettings):
-    """The ``local`` target: supervisord + redis-server + the bundled apps on this machine."""
+class SettingsRegistry(Protocol):
+    """Which targets exist and the settings model of each (``sreplat.targets.REGISTRY``)."""
 
-    TARGET: ClassVar[str] = "local"
+    def names(self) -> tuple[str, ...]: ...
 
-    target: Literal["local"] = "local"
-    api_host: IPv4 = Field("127.0.0.1", description="address the API listens on")
-    api_port: Port = 8080
-    redis_port: Port = 6379
-    worker_metrics_port: Port = Field(9100, description="metrics port of worker 1; worker N uses +N-1")
-    workers: int = Field(2, ge=1, le=16, description="RQ worker processes (one supervisord program each)")
-    api_workers: int = Field(2, ge=1, le=32, description="gunicorn worker processes of the API")
-    apps_dir: str = Field("apps/src", description="directory of the repo holding the apps' import package")
-    keep_releases: int = Field(5, ge=1, le=100, description="release directories kept after a deploy")
-    ready_timeout_s: float = Field(120.0, gt=0, le=3600, description="how long to wait for readiness")
-
-    @property
-    def worker_ports(self) -> tuple[int, ...]:
-        return tuple(self.worker_metrics_port + i for i in range(self.workers))
-
-    @property
-    def ports(self) -> dict[str, int]:
-        """Every port this environment listens on, by what listens there."""
-        named = {"api": self.api_port, "redis": self.redis_port}
-        named.update({f"worker-{i + 1} metrics": port for i, port in enumerate(self.worker_ports)})
-        return named
-
-    @model_validator(mode="after")
-    def _distinct_ports(self) -> LocalSettings:
-        seen: dict[int, str] = {}
-        for what, port in self.ports.items():
-            if port > 65535:
-                raise ValueError(f"{what} port {port} is above 65535: lower worker_metrics_port")
-            if port in seen:
-                raise ValueError(f"{what} and {seen[port]} would both use port {port}")
-            seen[port] = what
-        return self
-
-
-class GcpSettings(_EnvironmentSettings):
-    """The ``gcp`` target: GKE Autopilot, Artifact Registry, Cloud DNS, Terraform state in GCS.
-
-    Resource names default from the environment name (``sreplat-<env>``) and the project.
-    """
-
-    TARGET: ClassVar[str] = "gcp"
-
-    target: Literal["gcp"]
-    project: ProjectId
-    region: Region
-    domain: Hostname = Field(description="DNS zone the platform's hosts live in")
-    protected: bool = Field(True, description="refuse `destroy` unless --force-protected")
-    api_host: Hostname = Field(description="public host of the API (default: api.<domain>)")
-    cluster_name: ClusterName = Field(description="GKE cluster (default: sreplat-<env>)")
-    network_name: ResourceName = Field(description="VPC network (default: sreplat-<env>)")
-    dns_zone: ResourceName = Field(description="Cloud DNS managed zone (default: sreplat-<env>)")
-    repository: ResourceName = Field(description="Artifact Registry repository (default: sreplat-<env>)")
-    state_bucket: BucketName = Field(
-        description="GCS bucket of Terraform state (default: <project>-sreplat-tfstate)"
-    )
-    state_prefix: str = Field(
-        description="prefix of this environment's state in the bucket (default: sreplat/<env>)"
-    )
-    github_repository: GithubRepository | None = Field(
-        None, description="owner/name whose GitHub Actions may deploy (Workload Identity Federation)"
-    )
-    image_builder: Literal["auto", "docker", "cloudbuild"] = Field(
-        "auto", description="where images are built: auto = the local Docker engine if it answers"
-    )
-    dns_resolvers: Resolvers = Field(
-        "8.8.8.8,1.1.1.1", description="public resolvers `status` asks (comma-separated IP[:port])"
-    )
-    ready_timeout_s: float = Field(900.0, gt=0, le=7200, description="how long rollouts may take")
-    stacks_dir: Path | None = Field(None, description="Terraform stacks (default: terraform/stacks)")
-    charts_dir: Path | None = Field(None, description="Helm charts (default: helm)")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _derived_defaults(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        name = data.get("name", "")
-        base = f"sreplat-{name}"
-        defaults = {
-            "cluster_name": base,
-            "network_name": base,
-            "dns_zone": base,
-            "repository": base,
-            "state_prefix": f"sreplat/{name}",
-        }
-        if isinstance(data.get("domain"), str):
-            defaults["api_host"] = f"api.{data['domain'].rstrip('.')}"
-        if isinstance(data.get("project"), str):
-            defaults["state_bucket"] = f"{data['project']}-sreplat-tfstate"
-        return {**defaults, **data}
-
-
-EnvironmentSettings = LocalSettings | GcpSettings
-_BY_TARGET: dict[str, type[_EnvironmentSettings]] = {"local": LocalSettings, "gcp": GcpSettings}
+    def settings_model(self, target: str) -> type[EnvironmentSettings]: ...
 
 
 @dataclass(frozen=True)
@@ -307,7 +128,7 @@ class Environment:
 
     @property
     def target(self) -> str:
-        return self.settings.target
+        return self.settings.TARGET
 
     @property
     def repo(self) -> Path:
@@ -332,7 +153,7 @@ class _TableSource(PydanticBaseSettingsSource):
         return dict(self._table)
 
 
-def _with_table(base: type[_EnvironmentSettings], table: Mapping[str, Any]) -> type[_EnvironmentSettings]:
+def _with_table(base: type[EnvironmentSettings], table: Mapping[str, Any]) -> type[EnvironmentSettings]:
     """``base`` with ``table`` as its file source, below env vars and init values (flags)."""
 
     class _Loaded(base):  # type: ignore[valid-type,misc]
@@ -417,6 +238,7 @@ def parse_overrides(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
 def load_environment(
     name: str | None = None,
     *,
+    registry: SettingsRegistry,
     config_file: Path | None = None,
     overrides: Mapping[str, str] | None = None,
     cwd: Path | None = None,
@@ -424,8 +246,9 @@ def load_environment(
     """Load and validate one environment.
 
     ``name`` defaults to ``$SREPLAT_ENV`` then ``local``; ``config_file`` to ``$SREPLAT_CONFIG``
-    then the nearest ``sreplat.toml``. ``local`` exists without any file. Raises UsageError for an
-    unknown environment and ConfigError for an invalid value. Creates nothing.
+    then the nearest ``sreplat.toml``. ``local`` exists without any file. ``registry`` gives the
+    settings model of the target the environment names. Raises UsageError for an unknown
+    environment and ConfigError for an invalid value. Creates nothing.
     """
     cwd = (cwd or Path.cwd()).resolve()
     name = validate_env_name(name or os.environ.get(ENV_VAR_ENV) or DEFAULT_ENV)
@@ -450,27 +273,33 @@ def load_environment(
     if "name" in overrides:
         raise UsageError("--set name=... is not allowed: choose the environment with --env")
     target = str(
-        overrides.get("target") or os.environ.get(f"{ENV_PREFIX}TARGET") or table.get("target") or "local"
+        overrides.get("target")
+        or os.environ.get(f"{ENV_PREFIX}TARGET")
+        or table.get("target")
+        or DEFAULT_TARGET
     )
-    model = _BY_TARGET.get(target)
-    if model is None:
+    if target not in registry.names():
         raise ConfigError(
-            f"environment {name!r}: target = {target!r}: expected one of {', '.join(sorted(_BY_TARGET))}"
+            f"environment {name!r}: target = {target!r}: "
+            f"expected one of {', '.join(sorted(registry.names()))}"
         )
+    model = registry.settings_model(target)
     project_root = config_file.parent if config_file else find_project_root(cwd)
     try:
         values: dict[str, Any] = {**overrides, "name": name}
         settings = _with_table(model, table)(**values)
     except ValidationError as exc:
-        raise _config_error(exc, name, table, overrides, config_file) from None
-    for key in ("repo", "stacks_dir", "charts_dir"):
+        raise _config_error(
+            exc, model, name=name, table=table, overrides=overrides, config_file=config_file
+        ) from None
+    for key in model.RELATIVE_PATHS:
         path = getattr(settings, key, None)
         if path is not None and not path.is_absolute():
             # Relative to the file that says it, or to where the user runs the command.
             settings = settings.model_copy(update={key: (project_root if key in table else cwd) / path})
     return Environment(
         name=name,
-        settings=settings,  # type: ignore[arg-type]
+        settings=settings,
         config_file=config_file,
         project_root=project_root,
         state_dir=state_root(project_root) / name,
@@ -479,6 +308,8 @@ def load_environment(
 
 def _config_error(
     exc: ValidationError,
+    model: type[EnvironmentSettings],
+    *,
     name: str,
     table: Mapping[str, Any],
     overrides: Mapping[str, str],
@@ -489,7 +320,7 @@ def _config_error(
     failed_keys = {str(e["loc"][0]) for e in errors if e["loc"]}
     for error in errors:
         key = str(error["loc"][0]) if error["loc"] else ""
-        base = _DERIVED_FROM.get(key)
+        base = model.DERIVED_FROM.get(key)
         if base in failed_keys and key not in table and key not in overrides:
             continue  # a default derived from a bad or missing value: report the value, not this
         msg = str(error["msg"]).removeprefix("Value error, ")
@@ -511,10 +342,6 @@ def _config_error(
         lines.append(f"environment {name!r}: {key} = {value!r} ({source}): expected {_expectation(msg)}")
     more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
     return ConfigError(lines[0] + more, detail="\n".join(lines))
-
-
-# Keys whose default is derived from another key.
-_DERIVED_FROM = {"api_host": "domain", "state_bucket": "project"}
 
 
 def _expectation(msg: str) -> str:

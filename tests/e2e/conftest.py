@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from sreplat.tools import ports, processes
+from sreplat.tools.local import ports, processes
 from tests.support.git_repo import GitRepo
 from tests.support.local_env import port_settings
 

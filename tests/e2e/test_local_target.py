@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sreplat.tools import ports, processes
+from sreplat.tools.local import ports, processes
 from tests.e2e.conftest import APPS_SRC, LocalEnv, eventually, request, run_job
 from tests.support.load import Load
 

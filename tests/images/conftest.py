@@ -18,7 +18,7 @@ from tests.doubles.gcs import StorageDouble
 from tests.support.registry_server import RegistryServer
 
 if TYPE_CHECKING:
-    from sreplat.tools.cloudbuild import CloudBuildBuilder
+    from sreplat.tools.gcp.cloudbuild import CloudBuildBuilder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "acme-sre-dev"
@@ -109,7 +109,7 @@ def make_cloudbuild_builder(
     """A Cloud Build builder talking to the doubles, polling fast; ``overrides`` change its arguments."""
     from google.auth.credentials import AnonymousCredentials
 
-    from sreplat.tools.cloudbuild import CloudBuildBuilder
+    from sreplat.tools.gcp.cloudbuild import CloudBuildBuilder
 
     args: dict[str, Any] = {
         "project": PROJECT,

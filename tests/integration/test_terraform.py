@@ -18,7 +18,7 @@ import pytest
 
 from sreplat.errors import ExitCode, ToolMissing, UsageError
 from sreplat.events import Event
-from sreplat.tools.terraform import (
+from sreplat.tools.terraform.driver import (
     MIN_VERSION,
     Terraform,
     TerraformFailed,
@@ -238,7 +238,7 @@ def test_a_run_blocked_by_the_state_lock_exits_4_and_names_the_holder(
 RUNNER = """
 import json, sys
 from sreplat.errors import SreplatError
-from sreplat.tools.terraform import Terraform
+from sreplat.tools.terraform.driver import Terraform
 
 def emit(event):
     print(json.dumps(event.to_dict()), flush=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sreplat.tools.terraform import Terraform, TerraformFailed
+from sreplat.tools.terraform.driver import Terraform, TerraformFailed
 from tests.terraform.hcl import TERRAFORM_DIR
 
 pytestmark = pytest.mark.terraform

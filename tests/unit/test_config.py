@@ -1,20 +1,29 @@
-"""Loading environments: defaults, precedence, strict validation, and that loading creates nothing."""
+"""Loading environments: defaults, precedence, strict validation, and that loading creates nothing.
+
+The loader is generic: it asks the target registry for the settings model. The local target's
+model serves as the example here; each target's own keys are tested with its package
+(tests/unit/targets/<target>/test_settings.py).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 import pytest
+from pydantic import Field
 
 from sreplat.config import (
-    GcpSettings,
-    LocalSettings,
+    Environment,
+    EnvironmentSettings,
     load_environment,
     parse_overrides,
     parse_sha,
     validate_env_name,
 )
 from sreplat.errors import ConfigError, ExitCode, UsageError
+from sreplat.targets import REGISTRY, Registration, TargetRegistry
+from sreplat.targets.local.settings import LocalSettings
 
 GCP_TOML = """
 [environments.dev]
@@ -32,6 +41,10 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(work)
 
 
+def load(name: str | None = None, **kwargs: Any) -> Environment:
+    return load_environment(name, registry=REGISTRY, **kwargs)
+
+
 def write_config(text: str) -> Path:
     path = Path.cwd() / "sreplat.toml"
     path.write_text(text)
@@ -39,7 +52,7 @@ def write_config(text: str) -> Path:
 
 
 def test_local_needs_no_file_and_has_documented_defaults(tmp_path: Path) -> None:
-    env = load_environment()
+    env = load()
     assert env.name == "local"
     assert env.config_file is None
     assert isinstance(env.settings, LocalSettings)
@@ -53,7 +66,7 @@ def test_state_root_defaults_to_dot_sreplat_in_the_project_root(monkeypatch: pyt
     (Path.cwd() / ".git").mkdir()
     sub = Path.cwd() / "a" / "b"
     sub.mkdir(parents=True)
-    env = load_environment(cwd=sub)
+    env = load(cwd=sub)
     assert env.project_root == Path.cwd()
     assert env.state_dir == Path.cwd() / ".sreplat" / "local"
 
@@ -62,7 +75,7 @@ def test_flag_beats_env_var_beats_file(monkeypatch: pytest.MonkeyPatch) -> None:
     write_config("[environments.local]\napi_port = 8001\nredis_port = 7001\nworkers = 3\n")
     monkeypatch.setenv("SREPLAT_API_PORT", "8002")
     monkeypatch.setenv("SREPLAT_REDIS_PORT", "7002")
-    env = load_environment(overrides={"api_port": "8003"})
+    env = load(overrides={"api_port": "8003"})
     assert isinstance(env.settings, LocalSettings)
     assert env.settings.api_port == 8003  # flag
     assert env.settings.redis_port == 7002  # env var
@@ -73,7 +86,7 @@ def test_unrelated_sreplat_variables_are_ignored(monkeypatch: pytest.MonkeyPatch
     # The apps read SREPLAT_QUEUE and SREPLAT_RELEASE; they are not settings of an environment.
     monkeypatch.setenv("SREPLAT_QUEUE", "other")
     monkeypatch.setenv("SREPLAT_RELEASE", "x")
-    assert load_environment().name == "local"
+    assert load().name == "local"
 
 
 @pytest.mark.parametrize(
@@ -91,7 +104,7 @@ def test_bad_local_values_name_key_value_and_expectation(
     overrides: dict[str, str], fragments: list[str]
 ) -> None:
     with pytest.raises(ConfigError) as info:
-        load_environment(overrides=overrides)
+        load(overrides=overrides)
     assert info.value.exit_code == ExitCode.USAGE
     for fragment in fragments:
         assert fragment in info.value.message
@@ -100,21 +113,21 @@ def test_bad_local_values_name_key_value_and_expectation(
 def test_bad_value_from_env_var_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SREPLAT_REDIS_PORT", "99999")
     with pytest.raises(ConfigError) as info:
-        load_environment()
+        load()
     assert "from SREPLAT_REDIS_PORT" in info.value.message and "'99999'" in info.value.message
 
 
 def test_bad_value_from_file_names_the_file() -> None:
     path = write_config("[environments.local]\nworkers = 100\n")
     with pytest.raises(ConfigError) as info:
-        load_environment()
+        load()
     assert str(path) in info.value.message and "workers = 100" in info.value.message
 
 
 def test_unknown_environment_is_a_usage_error_listing_known_ones() -> None:
     write_config(GCP_TOML)
     with pytest.raises(UsageError) as info:
-        load_environment("prod")
+        load("prod")
     assert "unknown environment 'prod'" in info.value.message
     assert "dev, local" in info.value.message
 
@@ -123,86 +136,59 @@ def test_unknown_environment_is_a_usage_error_listing_known_ones() -> None:
 def test_broken_config_files_are_config_errors(text: str) -> None:
     write_config(text)
     with pytest.raises(ConfigError):
-        load_environment()
+        load()
 
 
 def test_explicit_missing_config_file() -> None:
     with pytest.raises(ConfigError, match="does not exist"):
-        load_environment(config_file=Path("nope.toml"))
-
-
-def test_gcp_environment_with_derived_defaults() -> None:
-    write_config(GCP_TOML)
-    env = load_environment("dev")
-    s = env.settings
-    assert isinstance(s, GcpSettings)
-    assert s.protected is True  # gcp environments are protected unless they say otherwise
-    assert (s.cluster_name, s.dns_zone, s.repository, s.network_name) == ("sreplat-dev",) * 4
-    assert s.api_host == "api.dev.acme.example"
-    assert s.state_bucket == "acme-sre-dev-sreplat-tfstate"
-    assert s.state_prefix == "sreplat/dev"
-
-
-def test_gcp_explicit_names_win_over_derived_ones() -> None:
-    write_config(GCP_TOML + 'cluster_name = "blue"\napi_host = "x.dev.acme.example"\n')
-    s = load_environment("dev").settings
-    assert isinstance(s, GcpSettings)
-    assert (s.cluster_name, s.api_host) == ("blue", "x.dev.acme.example")
-
-
-@pytest.mark.parametrize(
-    ("key", "value", "expected"),
-    [
-        ("project", "Acme", "GCP project id"),
-        ("project", "ab", "GCP project id"),
-        ("project", "acme-sre-dev-", "GCP project id"),
-        ("region", "us-central1-a", "not a zone (try 'us-central1')"),
-        ("region", "Mars", "GCP region"),
-        ("domain", "localhost", "DNS name"),
-        ("domain", "bad_label.example.com", "DNS name"),
-        ("cluster_name", "x" * 41, "1-40 characters"),
-        ("state_bucket", "goog-bucket", "bucket"),
-    ],
-)
-def test_gcp_values_are_validated_strictly(key: str, value: str, expected: str) -> None:
-    write_config(GCP_TOML)
-    with pytest.raises(ConfigError) as info:
-        load_environment("dev", overrides={key: value})
-    assert f"{key} = {value!r}" in info.value.message
-    assert expected in info.value.message
-
-
-def test_missing_gcp_keys_are_reported_without_noise_from_derived_ones() -> None:
-    write_config('[environments.dev]\ntarget = "gcp"\nregion = "us-central1"\n')
-    with pytest.raises(ConfigError) as info:
-        load_environment("dev")
-    assert "project is required" in info.value.message
-    assert info.value.detail is not None
-    assert "domain is required" in info.value.detail
-    assert "api_host" not in info.value.detail and "state_bucket" not in info.value.detail
+        load(config_file=Path("nope.toml"))
 
 
 def test_keys_of_the_other_target_are_unknown() -> None:
     write_config('[environments.local]\nproject = "acme-sre-dev"\n')
     with pytest.raises(ConfigError, match="unknown key 'project'"):
-        load_environment()
+        load()
 
 
 def test_unknown_target() -> None:
     write_config('[environments.x]\ntarget = "aws"\n')
-    with pytest.raises(ConfigError, match="target = 'aws'"):
-        load_environment("x")
+    with pytest.raises(ConfigError, match="target = 'aws': expected one of gcp, local"):
+        load("x")
+
+
+class ToySettings(EnvironmentSettings):
+    """A third target's settings, known only to the registry below."""
+
+    TARGET: ClassVar[str] = "toy"
+    target: Literal["toy"]
+    size: int = Field(1, ge=1, le=3)
+
+
+def test_a_new_target_needs_only_a_registry_entry() -> None:
+    registry = TargetRegistry(
+        {"toy": Registration(settings=f"{__name__}:ToySettings", target=f"{__name__}:ToySettings")}
+    )
+    write_config('[environments.t]\ntarget = "toy"\nsize = 2\n')
+    env = load_environment("t", registry=registry)
+    assert env.target == "toy" and isinstance(env.settings, ToySettings) and env.settings.size == 2
+    with pytest.raises(
+        ConfigError, match=r"size = '4' \(from --set size\): expected less than or equal to 3"
+    ):
+        load_environment("t", registry=registry, overrides={"size": "4"})
+    write_config('[environments.t]\ntarget = "local"\n')
+    with pytest.raises(ConfigError, match="target = 'local': expected one of toy"):
+        load_environment("t", registry=registry)
 
 
 def test_relative_repo_is_relative_to_the_config_file() -> None:
     write_config('[environments.local]\nrepo = "code"\n')
-    env = load_environment(cwd=Path.cwd())
+    env = load(cwd=Path.cwd())
     assert env.repo == Path.cwd() / "code"
 
 
 def test_name_cannot_be_set() -> None:
     with pytest.raises(UsageError):
-        load_environment(overrides={"name": "x"})
+        load(overrides={"name": "x"})
 
 
 @pytest.mark.parametrize("name", ["Local", "1env", "a" * 21, "dev-", "d_v", ""])

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sreplat.cli.options import (
     ConfigOpt,
     EnvOpt,
+    Invocation,
     Options,
     OutputOpt,
     QuietOpt,
@@ -27,6 +28,10 @@ from sreplat.cli.options import (
     hoist,
     merge,
 )
+
+if TYPE_CHECKING:
+    from sreplat.cli.session import VerbFn
+    from sreplat.targets import Seams
 
 EXIT_CODES = (
     "Exit codes: 0 ok, 1 failed, 2 bad input (nothing changed), 3 unhealthy, 4 locked by another run, "
@@ -68,7 +73,8 @@ def _global(
     set_: SetOpt = None,
 ) -> None:
     """Global options; they may also follow the verb."""
-    ctx.obj = merge(
+    seams = ctx.obj  # what ``main`` was given to inject (tests), else None
+    options = merge(
         Options(),
         env=env,
         config=config,
@@ -78,10 +84,18 @@ def _global(
         yes=yes,
         overrides=set_,
     )
+    ctx.obj = Invocation(options, seams)
 
 
-def _options(ctx: typer.Context) -> Options:
-    return ctx.obj if isinstance(ctx.obj, Options) else Options()
+def _invocation(ctx: typer.Context) -> Invocation:
+    return ctx.obj if isinstance(ctx.obj, Invocation) else Invocation(Options(), None)
+
+
+def _execute(ctx: typer.Context, verb: str, body: VerbFn) -> int:
+    from sreplat.cli.session import execute
+
+    invocation = _invocation(ctx)
+    return execute(invocation.options, verb, body, invocation.seams)
 
 
 @app.command(epilog=GLOBALS_NOTE)
@@ -90,10 +104,9 @@ def bootstrap(
 ) -> int:
     """Create the environment and start everything; a no-op when it is already up."""
     from sreplat.cli import lifecycle
-    from sreplat.cli.session import execute
 
-    return execute(
-        _options(ctx),
+    return _execute(
+        ctx,
         "bootstrap",
         lambda s: lifecycle.bootstrap(s, dry_run=dry_run, allow_dirty=allow_dirty, recover=recover),
     )
@@ -112,10 +125,9 @@ def deploy(
 ) -> int:
     """Roll out the apps of commit SHA without failed requests; roll back if it is not healthy."""
     from sreplat.cli import lifecycle
-    from sreplat.cli.session import execute
 
-    return execute(
-        _options(ctx),
+    return _execute(
+        ctx,
         "deploy",
         lambda s: lifecycle.deploy(s, sha=sha, dry_run=dry_run, allow_dirty=allow_dirty, recover=recover),
     )
@@ -133,10 +145,9 @@ def destroy(
 ) -> int:
     """Stop everything and remove the environment's state (asks for its name unless --yes)."""
     from sreplat.cli import lifecycle
-    from sreplat.cli.session import execute
 
-    return execute(
-        _options(ctx),
+    return _execute(
+        ctx,
         "destroy",
         lambda s: lifecycle.destroy(s, keep_data=keep_data, force_protected=force_protected, dry_run=dry_run),
     )
@@ -160,11 +171,8 @@ def plan(
 ) -> int:
     """Print the ordered steps bootstrap, deploy or destroy would run; touch nothing."""
     from sreplat.cli import lifecycle
-    from sreplat.cli.session import execute
 
-    return execute(
-        _options(ctx), "plan", lambda s: lifecycle.plan(s, verb=verb.value, sha=sha, keep_data=keep_data)
-    )
+    return _execute(ctx, "plan", lambda s: lifecycle.plan(s, verb=verb.value, sha=sha, keep_data=keep_data))
 
 
 @app.command(epilog=GLOBALS_NOTE)
@@ -177,18 +185,16 @@ def status(
 ) -> int:
     """Health of every part; exit 3 when anything is unhealthy."""
     from sreplat.cli import inspect
-    from sreplat.cli.session import execute
 
-    return execute(_options(ctx), "status", lambda s: inspect.status(s, drift=drift))
+    return _execute(ctx, "status", lambda s: inspect.status(s, drift=drift))
 
 
 @app.command(epilog=GLOBALS_NOTE)
 def doctor(ctx: typer.Context) -> int:
     """Check prerequisites (tools, versions, free ports), each with a fix hint."""
     from sreplat.cli import inspect
-    from sreplat.cli.session import execute
 
-    return execute(_options(ctx), "doctor", inspect.doctor)
+    return _execute(ctx, "doctor", inspect.doctor)
 
 
 @app.command()
@@ -196,7 +202,7 @@ def version(ctx: typer.Context) -> int:
     """Print sreplat's version."""
     from sreplat.cli import inspect
 
-    return inspect.version(_options(ctx).output)
+    return inspect.version(_invocation(ctx).options.output)
 
 
 def _wants_json(argv: list[str]) -> bool:
@@ -219,15 +225,19 @@ def _fast_version(args: list[str]) -> int | None:
     return inspect.version(output[tuple(args[:-1])])
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``sreplat`` console script; returns the exit code."""
+def main(argv: list[str] | None = None, *, seams: Seams | None = None) -> int:
+    """Entry point of the ``sreplat`` console script; returns the exit code.
+
+    ``seams``: what the session injects into targets instead of the real world (tests pass the
+    doubles' endpoints here; the console script passes nothing).
+    """
     args = hoist(list(sys.argv[1:] if argv is None else argv))
     fast = _fast_version(args)
     if fast is not None:
         return fast
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=args, prog_name="sreplat", standalone_mode=False)
+        result = command.main(args=args, prog_name="sreplat", standalone_mode=False, obj=seams)
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):

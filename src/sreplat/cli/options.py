@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from sreplat.targets import Seams
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,14 @@ class Options:
     quiet: bool = False
     yes: bool = False
     overrides: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What a verb runs with: the global options, and the seams ``main`` was given (tests)."""
+
+    options: Options
+    seams: Seams | None
 
 
 class Output(StrEnum):

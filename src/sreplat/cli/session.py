@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from sreplat.config import Environment
     from sreplat.events import Event
     from sreplat.pipeline.step import Pipeline
+    from sreplat.targets import Seams
     from sreplat.targets.base import OperationReport, Target
     from sreplat.ui import Renderer
 
@@ -39,9 +40,10 @@ CHECKPOINTS_DIR = "checkpoints"
 class Session:
     """State of one invocation; built by ``execute`` and handed to a verb function."""
 
-    def __init__(self, options: Options, verb: str):
+    def __init__(self, options: Options, verb: str, seams: Seams | None = None):
         self.options = options
         self.verb = verb
+        self.seams = seams
         self._renderer: Renderer | None = None
         self._environment: Environment | None = None
         self._target: Target | None = None
@@ -71,9 +73,11 @@ class Session:
     def environment(self) -> Environment:
         if self._environment is None:
             from sreplat.config import load_environment, parse_overrides
+            from sreplat.targets import REGISTRY
 
             self._environment = load_environment(
                 self.options.env,
+                registry=REGISTRY,
                 config_file=self.options.config,
                 overrides=parse_overrides(self.options.overrides),
             )
@@ -84,7 +88,7 @@ class Session:
         if self._target is None:
             from sreplat.targets import load_target
 
-            self._target = load_target(self.environment)
+            self._target = load_target(self.environment, self.seams)
         return self._target
 
     def start(self, log_file: Path | None = None) -> None:
@@ -170,9 +174,9 @@ def _default_headline(verb: str, env: str, changed: bool) -> str:
 VerbFn = Callable[[Session], int]
 
 
-def execute(options: Options, verb: str, body: VerbFn) -> int:
+def execute(options: Options, verb: str, body: VerbFn, seams: Seams | None = None) -> int:
     """Run ``body`` and translate what it raises into an exit code and one line."""
-    session = Session(options, verb)
+    session = Session(options, verb, seams)
     verbose = options.verbosity > 0
     try:
         return body(session)

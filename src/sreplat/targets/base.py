@@ -41,6 +41,7 @@ from sreplat.pipeline.step import Pipeline
 
 if TYPE_CHECKING:
     from sreplat.config import Environment
+    from sreplat.targets import Seams
 
 
 class Target(ABC):
@@ -48,7 +49,7 @@ class Target(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, env: Environment):
+    def __init__(self, env: Environment, seams: Seams):
         self.env = env
 
     # --- validation: read-only, before the lock and the state dir -----------------------------

@@ -1,0 +1,108 @@
+"""The ``gcp`` target: GKE Autopilot, Artifact Registry, Cloud DNS and a global HTTPS load balancer,
+made with the Terraform stacks and the Helm charts of this repository.
+
+One module per verb — ``bootstrap``, ``deploy``, ``destroy``, ``status``, ``plan``, ``doctor`` —
+over what they share: ``context`` (names, credentials, the stacks' outputs, the cluster
+connection), ``stacks`` (Terraform), ``releases`` (Helm), ``images``, ``record`` (the deploy
+record: what runs), ``data`` (what steps hand each other), ``settings`` and ``seams`` (what the
+session injects: endpoints, DNS resolver, Helm connection, load balancer address).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sreplat.config import Environment
+from sreplat.errors import UsageError
+from sreplat.pipeline.checks import Check
+from sreplat.pipeline.step import Pipeline
+from sreplat.targets import Seams
+from sreplat.targets.base import Target
+from sreplat.targets.gcp import status
+from sreplat.targets.gcp.bootstrap import Bootstrap
+from sreplat.targets.gcp.context import CLUSTER, STACKS, GcpContext
+from sreplat.targets.gcp.deploy import Deploy
+from sreplat.targets.gcp.destroy import Destroy
+from sreplat.targets.gcp.doctor import doctor_checks
+from sreplat.targets.gcp.seams import GcpSeams
+from sreplat.targets.gcp.settings import GcpSettings
+from sreplat.targets.gcp.stacks import Stacks
+
+
+class GcpTarget(Target):
+    name = "gcp"
+
+    def __init__(self, env: Environment, seams: Seams):
+        super().__init__(env, seams)
+        if not isinstance(env.settings, GcpSettings):
+            raise TypeError("GcpTarget needs GcpSettings")
+        self.ctx = GcpContext(env, seams.part(self.name, GcpSeams) or GcpSeams())
+        self.stacks = Stacks(self.ctx)
+        self.preflight = status.Preflight(self.ctx)  # shared by status and status --drift
+        self.allow_dirty = False
+        self.recover = False
+
+    def set_run_options(self, *, allow_dirty: bool = False, recover: bool = False) -> None:
+        self.allow_dirty = allow_dirty
+        self.recover = recover
+
+    # --- validation (before the lock; reads only) ---------------------------------------------
+    def check_bootstrap(self) -> None:
+        from sreplat.tools import git
+
+        self.ctx.check_layout()
+        git.resolve_sha(self.env.repo, "HEAD")  # UsageError outside a git repository
+        if not self.allow_dirty and git.is_dirty(self.env.repo):
+            raise UsageError(
+                f"{self.env.repo} has uncommitted changes: images tagged with HEAD would not be HEAD",
+                hint="commit or stash them, or pass --allow-dirty",
+            )
+        # Before the lock, the run log and the state dir: without credentials nothing can start.
+        self.ctx.require_access()
+
+    def check_deploy(self, sha: str) -> None:
+        self.ctx.check_layout()
+        state = self.ctx.stack_state(CLUSTER)
+        if state is None or state.empty:
+            raise UsageError(
+                f"environment {self.env.name!r} is not bootstrapped: nothing to deploy to",
+                hint=f"run `sreplat bootstrap --env {self.env.name}` first",
+            )
+
+    def exists(self) -> bool:
+        return any((state := self.ctx.stack_state(stack)) is not None and not state.empty for stack in STACKS)
+
+    # --- pipelines -----------------------------------------------------------------------------
+    def bootstrap(self) -> Pipeline:
+        from sreplat.tools import git
+
+        head = git.resolve_sha(self.env.repo, "HEAD")
+        verb = Bootstrap(self.ctx, self.stacks, allow_dirty=self.allow_dirty, recover=self.recover)
+        return verb.pipeline(head)
+
+    def deploy(self, sha: str) -> Pipeline:
+        return Deploy(self.ctx, sha, allow_dirty=self.allow_dirty, recover=self.recover).pipeline()
+
+    def destroy(self, *, keep_data: bool) -> Pipeline:
+        if keep_data:
+            raise UsageError(
+                "--keep-data is not supported by the gcp target: Redis' volume goes with the cluster",
+                hint="export what you need first (the queue holds jobs, not records)",
+            )
+        return Destroy(self.ctx, self.stacks).pipeline()
+
+    # --- read-only -----------------------------------------------------------------------------
+    def status_checks(self) -> Sequence[Check]:
+        return status.status_checks(self.ctx, self.preflight)
+
+    def drift_checks(self) -> Sequence[Check]:
+        return status.drift_checks(self.stacks, self.preflight)
+
+    def doctor_checks(self) -> Sequence[Check]:
+        return doctor_checks(self.ctx)
+
+    def plan_details(self, verb: str, sha: str | None = None) -> Mapping[str, Any]:
+        from sreplat.targets.gcp.plan import plan_details
+
+        return plan_details(self.ctx, self.stacks, verb, sha)

@@ -1,0 +1,102 @@
+"""The local target's settings: the ``Settings`` model of ``[environments.<name>]`` tables with
+``target = "local"``, and the shaping part of it (ports, process counts) recorded at bootstrap and
+compared with the configuration on every later run."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from sreplat.config import EnvironmentSettings
+from sreplat.targets.local.layout import Layout, write_if_changed
+
+
+def _ipv4_address(value: str) -> str:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError("an IPv4 address such as 127.0.0.1") from None
+    return value
+
+
+Port = Annotated[int, Field(ge=1024, le=65535)]
+IPv4 = Annotated[str, AfterValidator(_ipv4_address)]
+
+
+class LocalSettings(EnvironmentSettings):
+    """The ``local`` target: supervisord + redis-server + the bundled apps on this machine."""
+
+    TARGET: ClassVar[str] = "local"
+
+    target: Literal["local"] = "local"
+    api_host: IPv4 = Field("127.0.0.1", description="address the API listens on")
+    api_port: Port = 8080
+    redis_port: Port = 6379
+    worker_metrics_port: Port = Field(9100, description="metrics port of worker 1; worker N uses +N-1")
+    workers: int = Field(2, ge=1, le=16, description="RQ worker processes (one supervisord program each)")
+    api_workers: int = Field(2, ge=1, le=32, description="gunicorn worker processes of the API")
+    apps_dir: str = Field("apps/src", description="directory of the repo holding the apps' import package")
+    keep_releases: int = Field(5, ge=1, le=100, description="release directories kept after a deploy")
+    ready_timeout_s: float = Field(120.0, gt=0, le=3600, description="how long to wait for readiness")
+
+    @property
+    def worker_ports(self) -> tuple[int, ...]:
+        return tuple(self.worker_metrics_port + i for i in range(self.workers))
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """Every port this environment listens on, by what listens there."""
+        named = {"api": self.api_port, "redis": self.redis_port}
+        named.update({f"worker-{i + 1} metrics": port for i, port in enumerate(self.worker_ports)})
+        return named
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> LocalSettings:
+        seen: dict[int, str] = {}
+        for what, port in self.ports.items():
+            if port > 65535:
+                raise ValueError(f"{what} port {port} is above 65535: lower worker_metrics_port")
+            if port in seen:
+                raise ValueError(f"{what} and {seen[port]} would both use port {port}")
+            seen[port] = what
+        return self
+
+
+# Settings that shape what runs; changing one needs a destroy (or another environment).
+SHAPING = ("api_host", "api_port", "redis_port", "worker_metrics_port", "workers", "api_workers")
+
+
+def fingerprint(settings: LocalSettings) -> str:
+    """Changes when a shaping setting does (a bootstrap checkpoint is then not resumed)."""
+    return hashlib.sha256(json.dumps([getattr(settings, k) for k in SHAPING]).encode()).hexdigest()[:16]
+
+
+def recorded(layout: Layout, configured: LocalSettings) -> LocalSettings | None:
+    """``configured`` with the shaping settings recorded at bootstrap; None when there are none."""
+    try:
+        data = json.loads(layout.recorded_settings.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    try:
+        return configured.model_copy(update={k: data[k] for k in SHAPING if k in data})
+    except (TypeError, ValueError):
+        return None
+
+
+def record(layout: Layout, settings: LocalSettings) -> bool:
+    """Record the shaping settings; True when the record changed."""
+    values = {k: getattr(settings, k) for k in SHAPING}
+    return write_if_changed(layout.recorded_settings, json.dumps(values, indent=1) + "\n")
+
+
+def differences(live: LocalSettings, configured: LocalSettings) -> list[str]:
+    """``key live → configured`` for every shaping setting that differs."""
+    return [
+        f"{key} {getattr(live, key)} → {getattr(configured, key)}"
+        for key in SHAPING
+        if getattr(live, key) != getattr(configured, key)
+    ]

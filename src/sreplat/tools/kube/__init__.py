@@ -1,0 +1,1 @@
+"""The Kubernetes API: calls under a deadline, workload status, rollouts, certificates."""

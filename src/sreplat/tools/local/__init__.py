@@ -1,0 +1,1 @@
+"""Tools of the local target: supervisord, ports, processes, probes, release dirs, prerequisites."""

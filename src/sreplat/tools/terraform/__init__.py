@@ -1,0 +1,1 @@
+"""The terraform binary: the driver and its machine-readable events."""
