@@ -91,3 +91,12 @@ def test_google_apis_resolve_to_private_googleapis_inside_the_vpc_only() -> None
     assert chart_values["googleApis"]["cidrs"] == ["199.36.153.8/30"]
     network_module = (TERRAFORM_DIR / "modules" / "network" / "main.tf").read_text()
     assert "private_ip_google_access = true" in network_module  # how the VPC reaches that range
+
+
+def test_the_apps_own_identities_hold_no_project_role() -> None:
+    """The apps call no Google API (spans go over OTLP to the collector): their Workload Identity
+    accounts exist to be bound, with no role; only the collector's account writes to Cloud Trace."""
+    (workload_roles,) = [v for v in blocks("variable", module_dir("iam")) if v.labels[0] == "workload_roles"]
+    assert workload_roles.body["default"] == {"api": [], "worker": []}
+    uses = [b for b in blocks("module") if unquote(b.body.get("source", "")).endswith("modules/iam")]
+    assert uses and all("workload_roles" not in b.body for b in uses), "a stack overrides the default"

@@ -26,10 +26,10 @@ variable "kubernetes_namespace" {
 
 variable "workload_roles" {
   type        = map(list(string))
-  description = "Workloads (their Kubernetes service account names) and the project roles each one's Google service account gets. Keep it minimal: the apps only export traces."
+  description = "Workloads (their Kubernetes service account names) and the project roles each one's Google service account gets. None by default: the apps call no Google API (their spans go over OTLP to the in-cluster collector, which has its own identity)."
   default = {
-    api    = ["roles/cloudtrace.agent"]
-    worker = ["roles/cloudtrace.agent"]
+    api    = []
+    worker = []
   }
 
   validation {
