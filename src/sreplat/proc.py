@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -124,6 +125,35 @@ def _wait(child: subprocess.Popen[str], name: str, timeout: float | None) -> boo
                 log.warning("still waiting for %s to stop cleanly", name)
 
 
+def _see_through(
+    child: subprocess.Popen[str],
+    name: str,
+    timeout: float | None,
+    stdin_text: str | None,
+    pumps: list[threading.Thread],
+) -> bool:
+    """Feed ``child``, wait for it and for its output. A Ctrl-C at any point (even while feeding
+    stdin or joining the pumps, outside ``_wait``) is forwarded once and the wait goes on.
+    Returns True if it timed out."""
+    fed, timed_out = False, None
+    while True:
+        try:
+            if not fed:
+                fed = True
+                _feed(child, stdin_text)
+            if timed_out is None:
+                timed_out = _wait(child, name, timeout)
+            for pump in pumps:
+                pump.join()
+            if child.stdin is not None and not child.stdin.closed:  # a feed that Ctrl-C cut short
+                with contextlib.suppress(OSError):  # the reader is gone: flushing the rest fails
+                    child.stdin.close()
+            return timed_out
+        except KeyboardInterrupt:
+            if interrupt_children() == 0:
+                log.warning("still waiting for %s to stop cleanly", name)
+
+
 def run(
     argv: Sequence[str | os.PathLike[str]],
     *,
@@ -183,10 +213,7 @@ def run(
         pump.daemon = True
         pump.start()
     try:
-        _feed(child, stdin_text)
-        timed_out = _wait(child, name, timeout)
-        for pump in pumps:
-            pump.join()
+        timed_out = _see_through(child, name, timeout, stdin_text, pumps)
     finally:
         with _lock:
             _children.pop(child.pid, None)

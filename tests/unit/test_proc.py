@@ -99,3 +99,38 @@ def test_ctrl_c_forwards_exactly_one_sigint_and_waits(tmp_path: Path) -> None:
     parent.send_signal(signal.SIGINT)
     assert parent.wait(timeout=20) == ExitCode.INTERRUPTED
     assert marker.read_text().splitlines() == ["sigint", "cleanup-done"]
+
+
+def test_ctrl_c_while_stdin_is_still_being_fed_is_forwarded_too(tmp_path: Path) -> None:
+    """Ctrl-C can land outside the wait: here the parent is blocked writing stdin the child has not
+    read (more than a pipe holds). It is forwarded all the same and the parent exits 130."""
+    marker = tmp_path / "child.log"
+    child_code = textwrap.dedent(f"""
+        import signal, time, pathlib
+        log = pathlib.Path({str(marker)!r})
+        got = []
+        signal.signal(signal.SIGINT, lambda *_: got.append(1))
+        print("ready", flush=True)
+        deadline = time.time() + 10
+        while not got and time.time() < deadline:
+            time.sleep(0.05)
+        with log.open("a") as f: f.write(f"sigint x{{len(got)}}\\n")
+    """)
+    parent_code = textwrap.dedent(f"""
+        import signal, sys
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        from sreplat import proc
+        from sreplat.errors import Interrupted
+        try:
+            proc.run([sys.executable, "-c", {child_code!r}], stdin_text="x" * 4_000_000,
+                     on_stdout=lambda l: print(l, flush=True))
+        except Interrupted:
+            sys.exit(130)
+    """)
+    parent = subprocess.Popen([PY, "-c", parent_code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    assert parent.stdout.readline().strip() == "ready"
+    time.sleep(0.2)  # the parent is blocked in its stdin write: the child never reads
+    parent.send_signal(signal.SIGINT)
+    assert parent.wait(timeout=20) == ExitCode.INTERRUPTED
+    assert marker.read_text().splitlines() == ["sigint x1"]
