@@ -5,7 +5,8 @@ lives in one place:
 
 1. load and validate the environment (``ConfigError`` → exit 2, nothing created);
 2. let the target validate the request (ports, SHA...) — still nothing created;
-3. for a mutating verb: take the environment lock (exit 4 if held), open the run log and print
+3. for a mutating verb: take the environment lock the target supplies (exit 4 if held), open the
+   run log and print
    its path, run the pipeline with checkpoints, events to the renderer and the log;
 4. render the report; ``execute`` maps errors to exit codes (the one translator of DESIGN §6).
 """
@@ -118,12 +119,11 @@ class Session:
         """
         from sreplat.cli.runlog import RunLog
         from sreplat.pipeline.checkpoints import Checkpoints
-        from sreplat.pipeline.lock import EnvironmentLock
         from sreplat.pipeline.runner import run_pipeline
         from sreplat.targets.base import OperationReport
 
         env = self.environment
-        lock = EnvironmentLock(env.state_dir, env.name)
+        lock = self.target.run_lock()
         lock.acquire(f"sreplat {self.verb}")
         try:
             self.run_log = (
