@@ -254,7 +254,8 @@ class StorageDouble(DoubleServer):
         return Response(body={"kind": "storage#objects", "items": items})
 
     def _precondition_failed(self) -> Response:
-        return self.error(412, "At least one of the pre-conditions you specified did not hold.", "conditionNotMet")
+        message = "At least one of the pre-conditions you specified did not hold."
+        return self.error(412, message, "conditionNotMet")
 
     @staticmethod
     def _generation_mismatch(req: Request, live: StoredObject | None) -> bool:

@@ -6,7 +6,8 @@
 - the Terraform stacks' outputs, read from their state objects in the bucket — the same source
   ``terraform_remote_state`` reads — so deploy and status need no ``terraform init`` and no local
   state (a CI runner has none);
-- the cluster connection (endpoint, CA and token from the Container API; nothing on disk);
+- the cluster connection (the control plane's DNS-based endpoint from the Container API, a
+  Google access token, the system's trust store; nothing on disk);
 - the environment's release record (``<state prefix>/release.json`` in the bucket): which SHA
   runs, with which image digests;
 - whether Google Cloud can be reached at all (``access_problem``): missing or unusable
@@ -300,7 +301,8 @@ class GcpContext:
 
     # --- the cluster ---------------------------------------------------------------------------
     def cluster_access(self, *, timeout: float = 30.0) -> ClusterAccess:
-        """Endpoint, CA and a fresh token (cached for a while); ClusterNotReady/ResourceMissing."""
+        """The DNS-based endpoint and a fresh token (cached for a while);
+        ClusterNotReady/ResourceMissing."""
         from sreplat.tools.gcp.gke import connect
 
         with self._cluster_lock:
@@ -311,7 +313,11 @@ class GcpContext:
             if self._cluster is None or now - self._cluster[0] > CLUSTER_ACCESS_TTL_S:
                 try:
                     found = connect(
-                        self.access, self.settings.region, self.settings.cluster_name, timeout=timeout
+                        self.access,
+                        self.settings.region,
+                        self.settings.cluster_name,
+                        timeout=timeout,
+                        control_plane=self.seams.control_plane,
                     )
                 except (ApiUnreachable, CallTimeout) as exc:
                     self._cluster_failure = (time.monotonic(), exc)
@@ -335,7 +341,12 @@ class GcpContext:
         from sreplat.tools.helm.manager import ReleaseManager
 
         cluster = self.cluster_access(timeout=timeout)
-        access = KubeAccess.from_token(server=cluster.endpoint, token=cluster.token, ca_pem=cluster.ca_pem)
+        access = KubeAccess.from_token(
+            server=cluster.endpoint,
+            token=cluster.token,
+            ca_pem=cluster.ca_pem or None,
+            server_name=cluster.server_name,
+        )
         with ReleaseManager(
             self.seams.helm_connection(access), namespace=NAMESPACE, on_event=sink
         ) as manager:
