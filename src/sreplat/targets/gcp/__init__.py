@@ -83,12 +83,18 @@ class GcpTarget(Target):
     # --- validation (before the lock; reads only) ---------------------------------------------
     def check_bootstrap(self) -> None:
         from sreplat.tools import git
+        from sreplat.tools.images.context import context_changes, describe
+        from sreplat.tools.images.pipeline import CONTEXT_SUBDIR
 
         self.ctx.check_layout()
         git.resolve_sha(self.env.repo, "HEAD")  # UsageError outside a git repository
-        if not self.allow_dirty and git.is_dirty(self.env.repo):
+        # Only changes that would go into an image count (tools/images/context.py): the auth
+        # action's gha-creds-*.json in a CI checkout, or a local sreplat.toml, do not.
+        changes = [] if self.allow_dirty else context_changes(self.env.repo, CONTEXT_SUBDIR)
+        if changes:
             raise UsageError(
-                f"{self.env.repo} has uncommitted changes: images tagged with HEAD would not be HEAD",
+                f"{self.env.repo} has uncommitted changes that would go into the images "
+                f"({describe(changes)}): images tagged with HEAD would not be HEAD",
                 hint="commit or stash them, or pass --allow-dirty",
             )
         # Before the lock, the run log and the state dir: without credentials nothing can start.
