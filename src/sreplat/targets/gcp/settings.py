@@ -200,7 +200,8 @@ class GcpSettings(EnvironmentSettings):
         description="networks allowed to the control plane's IP endpoint (default: none)",
     )
     cloud_armor: Annotated[CloudArmor, BeforeValidator(_json_text)] = Field(
-        default_factory=CloudArmor, description="Cloud Armor rate limit on POST /process (default: off)"
+        CloudArmor(enabled=False, process_requests_per_minute=600),
+        description="Cloud Armor rate limit on POST /process (default: off)",
     )
     image_builder: Literal["auto", "docker", "cloudbuild"] = Field(
         "auto", description="where images are built: auto = the local Docker engine if it answers"

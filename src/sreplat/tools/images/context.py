@@ -16,6 +16,7 @@ ignores can never reach an image either; ``--allow-dirty`` builds the work tree 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 from sreplat.tools import git
 
@@ -39,12 +40,13 @@ def context_changes(repo: Path, context_subdir: str) -> list[str]:
             for line in ignore.read_text(encoding="utf-8").splitlines()
             if line.strip() and not line.lstrip().startswith("#")
         ]
-    excluded = PatternMatcher(patterns)
-    return [
-        path
-        for path in changed
-        if (inside := path[len(context) + 1 :]) in ALWAYS or not excluded.matches(inside)
-    ]
+    matcher = PatternMatcher(patterns)
+
+    def excluded(inside: str) -> bool:
+        return bool(matcher.matches(cast(Any, inside)))  # the stubs say PathLike; it takes str
+
+    inside = {path: path[len(context) + 1 :] for path in changed}
+    return [path for path in changed if inside[path] in ALWAYS or not excluded(inside[path])]
 
 
 def describe(paths: list[str], *, shown: int = 3) -> str:
