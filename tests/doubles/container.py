@@ -25,7 +25,6 @@ from typing import Any
 
 from tests.doubles.base import DoubleServer, Request, Response, rfc3339
 
-
 PROJECT_NUMBER = "123456789012"
 
 

@@ -65,7 +65,12 @@ class CloudBuildBuilder:
 
     ``source_bucket`` holds the uploaded contexts (under ``source/``): the gcp target passes a
     bucket it owns. ``credentials`` are google-auth credentials (None: Application Default
-    Credentials).
+    Credentials). ``service_account``: the email of the account builds run as (the foundation
+    stack's build account, which may read ``source/`` of that bucket and push to the environment's
+    repository, and nothing else); None runs them as the project's default build account, which a
+    secure-by-default organisation grants no rights there. The caller needs
+    ``iam.serviceAccounts.actAs`` on it. Builds keep their logs in Cloud Logging only, as a build
+    with its own service account must (the default logs bucket is not allowed).
     """
 
     name = "cloudbuild"
@@ -82,8 +87,10 @@ class CloudBuildBuilder:
         poll_interval_s: float = 3.0,
         timeout_s: float = 1800.0,
         sleep: Callable[[float], None] = time.sleep,
+        service_account: str | None = None,
     ):
         self.project = project
+        self.service_account = service_account
         self.source_bucket = source_bucket
         self.location = location
         self.credentials = credentials
@@ -140,6 +147,8 @@ class CloudBuildBuilder:
             timeout=datetime.timedelta(seconds=int(self.timeout_s)),
             options=cb.BuildOptions(logging=cb.BuildOptions.LoggingMode.CLOUD_LOGGING_ONLY),
         )
+        if self.service_account:
+            build.service_account = f"projects/{self.project}/serviceAccounts/{self.service_account}"
         client = self._cloudbuild()
         # Over REST the first URL pattern whose fields are all set wins: a regional build must set
         # only ``parent`` (and be read back by ``name``), or it lands on the global endpoint.
@@ -152,7 +161,8 @@ class CloudBuildBuilder:
         except exceptions.GoogleAPICallError as exc:
             raise OperationFailed(
                 f"Cloud Build refused the {request.app} build: {exc.message}",
-                hint="check that the Cloud Build API is enabled and the credentials may create builds",
+                hint="check that the Cloud Build API is enabled and the credentials may create builds"
+                + (f" and act as {self.service_account}" if self.service_account else ""),
             ) from exc
         emit(
             Event(
