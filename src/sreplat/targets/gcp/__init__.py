@@ -3,8 +3,8 @@ made with the Terraform stacks and the Helm charts of this repository.
 
 bootstrap (DESIGN §4)::
 
-    state-bucket → foundation ─┬─ cluster ─ platform ─ redis ─┬─ api ────┬─ verify ─ record
-                               └─ images ─────────────────────┴─ worker ─┘
+    state-bucket → foundation ─┬─ cluster ─ namespace ─ platform ─ redis ─┬─ api ────┬─ verify ─ record
+                               └─ images ─────────────────────────────────┴─ worker ─┘
 
 The cluster stack (10-15 minutes on GKE) and the image build run side by side. Every step is
 idempotent and checkpointed, so a re-run after a failure resumes at the step that failed.
@@ -20,9 +20,15 @@ static IP or the network while it exists), then the cluster stack (deletion prot
 there and only there), then the foundation. The state bucket stays: it is versioned and may hold
 other environments' state.
 
-The test seams are configuration, never branches: ``SREPLAT_GCP_<SERVICE>_ENDPOINT`` for every
-API, ``stacks_dir``/``charts_dir`` for the Terraform stacks and charts, ``image_builder`` for the
-builder, ``dns_resolvers`` for public DNS.
+The Kubernetes API is reached through the control plane's DNS-based endpoint (tools/gcp/gke.py).
+A mutating run holds the environment lock in the state bucket (tools/gcp/gcs_lock.py), so a laptop
+and a CI runner never change one environment at once; the release record is written only over the
+generation the run read, and every recorded release's images are tagged ``release-<sha>`` so the
+registry's cleanup keeps them.
+
+The test seams are injected where the session is assembled (``targets/gcp/seams.py``): the API
+endpoints, the cluster's and the load balancer's addresses, public DNS; ``stacks_dir``/``charts_dir``
+for the Terraform stacks and charts, ``image_builder`` for the builder.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from typing import Any
 from sreplat.config import Environment
 from sreplat.errors import OperationFailed, SreplatError, ToolMissing, UsageError
 from sreplat.pipeline.checks import Check, Finding, healthy, unhealthy, unknown
+from sreplat.pipeline.lock import RunLock
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
 from sreplat.targets import Seams
 from sreplat.targets.base import Target
@@ -75,6 +82,7 @@ class GcpTarget(Target):
         self.preflight = gcp_status.Preflight(self.ctx)  # shared by status and status --drift
         self.allow_dirty = False
         self.recover = False
+        self._lock_bucket: Any = None  # the state bucket, when taking the lock had to create it
 
     def set_run_options(self, *, allow_dirty: bool = False, recover: bool = False) -> None:
         self.allow_dirty = allow_dirty
@@ -112,6 +120,26 @@ class GcpTarget(Target):
     def exists(self) -> bool:
         return any((state := self.ctx.stack_state(stack)) is not None and not state.empty for stack in STACKS)
 
+    def run_lock(self) -> RunLock:
+        """The environment lock in the state bucket, shared by every machine that runs sreplat on
+        this environment (a first bootstrap creates the bucket to hold it)."""
+        from sreplat.tools.gcp.gcs_lock import GcsLock
+
+        return GcsLock(
+            self.ctx.access,
+            self.ctx.bucket,
+            self.ctx.lock_object,
+            env=self.env.name,
+            on_missing_bucket=self._bucket_for_the_lock,
+        )
+
+    def _bucket_for_the_lock(self) -> None:
+        from sreplat.tools.gcp.gcs_state import ensure_state_bucket
+
+        self._lock_bucket = ensure_state_bucket(
+            self.ctx.access, self.ctx.bucket, location=self.settings.region
+        )
+
     # --- bootstrap -----------------------------------------------------------------------------
     def bootstrap(self) -> Pipeline:
         from sreplat.tools import git
@@ -127,13 +155,22 @@ class GcpTarget(Target):
             ),
             Step(CLUSTER, self._cluster, (FOUNDATION,), "GKE Autopilot cluster (Terraform)"),
             Step(
+                "namespace",
+                self._namespace,
+                (CLUSTER,),
+                f"namespace {NAMESPACE} (Pod Security: restricted), through the DNS endpoint",
+            ),
+            Step(
                 "images",
                 lambda ctx: self._bootstrap_images(ctx, head),
                 (FOUNDATION,),
                 "api and worker images",
             ),
             Step(
-                "platform", self._release_step("platform"), (CLUSTER,), "release platform (network policies)"
+                "platform",
+                self._release_step("platform"),
+                ("namespace", FOUNDATION),
+                "release platform (network policies, the CI deployer's Role)",
             ),
             Step("redis", self._release_step("redis"), ("platform",), "release redis"),
             Step(
@@ -148,7 +185,12 @@ class GcpTarget(Target):
                 resumable=False,
                 verifies=True,
             ),
-            Step("record", self._record, ("verify", "images", "api", "worker"), "record the release"),
+            Step(
+                "record",
+                self._record,
+                ("verify", "images", "api", "worker"),
+                "tag the images release-<sha>; record the release",
+            ),
         ]
         return Pipeline("bootstrap", tuple(steps), fingerprint=self._fingerprint(head), max_parallel=4)
 
@@ -158,6 +200,8 @@ class GcpTarget(Target):
         bucket = ensure_state_bucket(
             self.ctx.access, self.ctx.bucket, location=self.settings.region, on_event=ctx.sink
         )
+        if self._lock_bucket is not None and self._lock_bucket.created:
+            bucket = self._lock_bucket  # made a moment ago, to hold the environment lock
         where = f"gs://{bucket.name}"
         if bucket.already_there:
             return StepResult.skipped(f"{where} already there", state_bucket=where)
@@ -166,38 +210,25 @@ class GcpTarget(Target):
 
     def _foundation(self, ctx: StepContext) -> StepResult:
         ctx.progress("terraform: foundation")
+        # The stack also grants the CI deployer its objects in the state bucket (read the stacks'
+        # states, write release.json and lock.json): a destroy of the stack takes them away.
         change = self.stacks.apply(FOUNDATION, sink=ctx.sink, step=ctx.step)
         outputs = self._fresh_outputs(FOUNDATION)
-        granted = self._let_ci_deploy(outputs)
         data = {
             "_outputs": outputs,
+            # What to give the registrar (delegation and DNSSEC).
             "name_servers": outputs.get("dns_name_servers"),
+            "ds_record": outputs.get("dns_ds_record"),
             "ingress_address": outputs.get("ingress_address"),
             # What a GitHub repository's deploy workflow needs (repository variables).
             "ci_service_account": outputs.get("deployer_service_account_email"),
         }
         if outputs.get("workload_identity_provider"):
+            # New after a destroy and a bootstrap (the pool id's suffix): set the variable again.
             data["ci_identity_provider"] = outputs["workload_identity_provider"]
-        if change.changed or granted:
-            return StepResult.ok(
-                change.describe() + ("; CI deployer may use this state" if granted else ""), **data
-            )
+        if change.changed:
+            return StepResult.ok(change.describe(), **data)
         return StepResult.skipped(change.describe(), **data)
-
-    def _let_ci_deploy(self, outputs: Mapping[str, Any]) -> bool:
-        """The CI deployer reads the stacks' outputs and writes the release record: give it this
-        environment's prefix of the state bucket (sreplat made the bucket, so sreplat grants it)."""
-        from sreplat.tools.gcp.gcs_state import grant_prefix_access
-
-        email = outputs.get("deployer_service_account_email")
-        if not email:
-            return False
-        return grant_prefix_access(
-            self.ctx.access,
-            self.ctx.bucket,
-            member=f"serviceAccount:{email}",
-            prefix=self.settings.state_prefix,
-        )
 
     def _cluster(self, ctx: StepContext) -> StepResult:
         ctx.progress("terraform: cluster (GKE takes 10-15 minutes)")
@@ -208,13 +239,23 @@ class GcpTarget(Target):
             return StepResult.ok(change.describe(), **data)
         return StepResult.skipped(change.describe(), **data)
 
+    def _namespace(self, ctx: StepContext) -> StepResult:
+        from sreplat.tools.kube.namespace import apply_namespace, read_manifest
+
+        manifest = read_manifest(self.ctx.namespace_manifest)
+        ctx.progress(f"namespace {NAMESPACE}")
+        with self.ctx.kube_api() as api:
+            change = apply_namespace(api, manifest)
+        if change.changed:
+            return StepResult.ok(change.describe())
+        return StepResult.skipped(change.describe())
+
     def _fresh_outputs(self, stack: str) -> dict[str, Any]:
         self.ctx.stack_state(stack, refresh=True)
         return self.ctx.outputs(stack)
 
     def _bootstrap_images(self, ctx: StepContext, head: str) -> StepResult:
         """The images of what runs (the release record), or of HEAD on a first bootstrap."""
-        registry_url = str(ctx.outputs[FOUNDATION]["_outputs"]["registry_url"])
         record = self.ctx.read_release()
         if record is not None and self._in_registry(record):
             return StepResult.skipped(
@@ -223,7 +264,7 @@ class GcpTarget(Target):
                 _images=dict(record.images),
             )
         sha = record.sha if record is not None else head
-        return self._images(ctx, sha, registry_url)
+        return self._images(ctx, sha, ctx.outputs[FOUNDATION]["_outputs"])
 
     def _in_registry(self, record: ReleaseRecord) -> bool:
         from sreplat.tools.images.registry import ImageRef, RegistryClient, RegistryCredentials
@@ -241,15 +282,15 @@ class GcpTarget(Target):
                 return False
         return True
 
-    def _images(self, ctx: StepContext, sha: str, registry_url: str) -> StepResult:
+    def _images(self, ctx: StepContext, sha: str, foundation: Mapping[str, Any]) -> StepResult:
         from sreplat.tools.images.pipeline import build_and_push
         from sreplat.tools.images.registry import RegistryCredentials
 
         ctx.progress(f"images of {sha[:12]}")
         manifest = build_and_push(
             sha=sha,
-            registry_prefix=registry_url,
-            builder=self._builder(ctx),
+            registry_prefix=str(foundation["registry_url"]),
+            builder=self._builder(ctx, foundation),
             state_dir=self.env.state_dir,
             repo=self.env.repo,
             emit=ctx.sink,
@@ -263,7 +304,7 @@ class GcpTarget(Target):
             return StepResult.ok(f"built and pushed {', '.join(built)} at {manifest.sha[:12]}", **data)
         return StepResult.skipped(f"images of {manifest.sha[:12]} already in the registry", **data)
 
-    def _builder(self, ctx: StepContext) -> Any:
+    def _builder(self, ctx: StepContext, foundation: Mapping[str, Any]) -> Any:
         from sreplat.tools.images import docker_builder
 
         choice = self.settings.image_builder
@@ -282,12 +323,16 @@ class GcpTarget(Target):
             cloudbuild_endpoint=self.ctx.endpoints.cloudbuild,
             storage_endpoint=self.ctx.endpoints.storage,
             poll_interval_s=1.0,
+            # The foundation's build account: reads source/ of the bucket and pushes, nothing else.
+            service_account=foundation.get("build_service_account_email"),
         )
 
     def _release_step(self, release: str) -> Any:
         def run(ctx: StepContext) -> StepResult:
             values: dict[str, Any] = {}
-            if release in APPS:
+            if release == "platform":
+                values = gcp_releases.platform_values(foundation=ctx.outputs[FOUNDATION]["_outputs"])
+            elif release in APPS:
                 images = ctx.outputs["images"]
                 values = gcp_releases.release_values(
                     release,
@@ -389,11 +434,12 @@ class GcpTarget(Target):
         images = ctx.outputs["images"]
         revisions = {app: int(ctx.outputs[app]["_revision"]) for app in APPS}
         manifest = ImageManifest.from_json({"sha": images["sha"], "images": images["_images"]})
-        current = self.ctx.read_release()
+        current, generation = self.ctx.read_release_versioned()
+        tagged = self.ctx.tag_release(manifest)
         if current is not None and current.sha == manifest.sha and current.images == images["_images"]:
-            return StepResult.skipped(f"release {manifest.sha[:12]} already recorded")
-        self.ctx.write_release(ReleaseRecord.of(manifest, revisions))
-        return StepResult.ok(f"recorded release {manifest.sha[:12]}")
+            return StepResult.skipped(f"release {manifest.sha[:12]} already recorded{tagged}")
+        self.ctx.write_release(ReleaseRecord.of(manifest, revisions), if_generation_match=generation)
+        return StepResult.ok(f"recorded release {manifest.sha[:12]}{tagged}")
 
     # --- deploy --------------------------------------------------------------------------------
     def deploy(self, sha: str) -> Pipeline:
@@ -424,8 +470,8 @@ class GcpTarget(Target):
             Step(
                 "record",
                 lambda ctx: self._deploy_record(ctx, sha),
-                ("smoke", "images", "upgrade"),
-                "record the release",
+                ("smoke", "images", "upgrade", "current"),
+                "tag the images release-<sha>; record the release",
             ),
         ]
         return Pipeline("deploy", tuple(steps), fingerprint=self._fingerprint(sha))
@@ -433,10 +479,12 @@ class GcpTarget(Target):
     def _current(self, ctx: StepContext, sha: str) -> StepResult:
         from sreplat.tools.kube.workloads import workload_status
 
-        record = self.ctx.read_release()
+        record, generation = self.ctx.read_release_versioned()
         if record is None or record.sha != sha:
             running = record.sha[:12] if record else "nothing recorded"
-            return StepResult.ok(f"runs {running}; {sha[:12]} to deploy", _up_to_date=False)
+            return StepResult.ok(
+                f"runs {running}; {sha[:12]} to deploy", _up_to_date=False, _record_generation=generation
+            )
         with self.ctx.kube_api() as api:
             statuses = [workload_status(api, NAMESPACE, kind, name) for kind, name in ROLLOUTS]
             images = {s.name: _deployment_image(api, s.name) for s in statuses}
@@ -445,6 +493,7 @@ class GcpTarget(Target):
             return StepResult.ok(
                 f"{sha[:12]} is recorded but {', '.join(stale)} do not run it: deploying again",
                 _up_to_date=False,
+                _record_generation=generation,
             )
         summary = f"{self.env.name} already runs {sha[:12]}: nothing to do"
         return StepResult.ok(summary, _up_to_date=True, summary=summary, release=sha)
@@ -452,8 +501,7 @@ class GcpTarget(Target):
     def _deploy_images(self, ctx: StepContext, sha: str) -> StepResult:
         if ctx.outputs["current"]["_up_to_date"]:
             return StepResult.skipped(f"{sha[:12]} already runs", sha=sha)
-        registry_url = str(self.ctx.outputs(FOUNDATION)["registry_url"])
-        return self._images(ctx, sha, registry_url)
+        return self._images(ctx, sha, self.ctx.outputs(FOUNDATION))
 
     def _upgrade(self, ctx: StepContext, sha: str) -> StepResult:
         if ctx.outputs["current"]["_up_to_date"]:
@@ -507,8 +555,13 @@ class GcpTarget(Target):
             return StepResult.skipped(f"release {sha[:12]} already recorded")
         images = ctx.outputs["images"]["_images"]
         manifest = ImageManifest.from_json({"sha": sha, "images": images})
-        self.ctx.write_release(ReleaseRecord.of(manifest, ctx.outputs["upgrade"]["_revisions"]))
-        return StepResult.ok(f"recorded release {sha[:12]}")
+        tagged = self.ctx.tag_release(manifest)
+        self.ctx.write_release(
+            ReleaseRecord.of(manifest, ctx.outputs["upgrade"]["_revisions"]),
+            # Over the record this run read at its start: a write by anyone else since is not lost.
+            if_generation_match=int(ctx.outputs["current"]["_record_generation"]),
+        )
+        return StepResult.ok(f"recorded release {sha[:12]}{tagged}")
 
     # --- destroy -------------------------------------------------------------------------------
     def destroy(self, *, keep_data: bool) -> Pipeline:

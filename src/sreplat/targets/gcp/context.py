@@ -9,11 +9,13 @@
 - the cluster connection (the control plane's DNS-based endpoint from the Container API, a
   Google access token, the system's trust store; nothing on disk);
 - the environment's release record (``<state prefix>/release.json`` in the bucket): which SHA
-  runs, with which image digests;
+  runs, with which image digests — read with its generation and written only over it;
+- the releases' tags: every recorded release's images also carry ``release-<sha>``, which the
+  registry's cleanup policy keeps (rollback targets are never deleted);
 - whether Google Cloud can be reached at all (``access_problem``): missing or unusable
   credentials are found once, so a verb says so once instead of once per call.
 
-Nothing here changes anything except ``write_release``/``delete_release``.
+Nothing here changes anything except ``write_release``/``delete_release``/``tag_release``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ STACKS = (FOUNDATION, CLUSTER)
 RELEASES = ("platform", "redis", "api", "worker")
 APPS = ("api", "worker")
 RELEASE_RECORD = "release.json"
+LOCK_OBJECT = "lock.json"
+NAMESPACE_MANIFEST = "namespace.yaml"  # in the charts folder
+RELEASE_TAG_PREFIX = "release-"  # the Artifact Registry cleanup policy keeps these (release_tag_prefix)
 # A token from the Container API's caller lives an hour; reconnect well before.
 CLUSTER_ACCESS_TTL_S = 1800.0
 # A Container API that just could not be reached is not asked again this soon: the callers
@@ -199,6 +204,14 @@ class GcpContext:
         return f"{self.settings.state_prefix.strip('/')}/{RELEASE_RECORD}"
 
     @property
+    def lock_object(self) -> str:
+        return f"{self.settings.state_prefix.strip('/')}/{LOCK_OBJECT}"
+
+    @property
+    def namespace_manifest(self) -> Path:
+        return self.charts_dir / NAMESPACE_MANIFEST
+
+    @property
     def stacks_dir(self) -> Path:
         return self.settings.stacks_dir or self.env.project_root / "terraform" / "stacks"
 
@@ -231,6 +244,11 @@ class GcpContext:
                     f"Helm chart {release!r} not found in {self.charts_dir}",
                     hint="run sreplat from the sreplat checkout, or set charts_dir in sreplat.toml",
                 )
+        if not self.namespace_manifest.is_file():
+            raise UsageError(
+                f"the namespace manifest {NAMESPACE_MANIFEST} is not in {self.charts_dir}",
+                hint="run sreplat from the sreplat checkout, or set charts_dir in sreplat.toml",
+            )
 
     # --- access --------------------------------------------------------------------------------
     @property
@@ -354,22 +372,54 @@ class GcpContext:
 
     # --- the release record --------------------------------------------------------------------
     def read_release(self, *, timeout: float = 30.0) -> ReleaseRecord | None:
-        from sreplat.tools.gcp.gcs_state import read_object
+        return self.read_release_versioned(timeout=timeout)[0]
 
-        data = read_object(self.access, self.bucket, self.release_object, timeout=timeout)
-        if data is None:
-            return None
+    def read_release_versioned(self, *, timeout: float = 30.0) -> tuple[ReleaseRecord | None, int]:
+        """The record and its object generation (0: there is none), for ``write_release``."""
+        from sreplat.tools.gcp.gcs_state import read_versioned
+
+        found = read_versioned(self.access, self.bucket, self.release_object, timeout=timeout)
+        if found is None:
+            return None, 0
         try:
-            document = json.loads(data)
+            document = json.loads(found.data)
         except ValueError as exc:
             raise OperationFailed(f"gs://{self.bucket}/{self.release_object} is not JSON: {exc}") from exc
-        return ReleaseRecord.from_json(document)
+        return ReleaseRecord.from_json(document), found.generation
 
-    def write_release(self, record: ReleaseRecord) -> None:
+    def write_release(self, record: ReleaseRecord, *, if_generation_match: int) -> None:
+        """Write the record over the generation that was read (0: only if there is none), so a
+        record someone else wrote in between is never overwritten unseen."""
+        from sreplat.tools.api_calls import PreconditionFailed
         from sreplat.tools.gcp.gcs_state import write_object
 
         data = json.dumps(record.to_json(), indent=2, sort_keys=True).encode()
-        write_object(self.access, self.bucket, self.release_object, data)
+        try:
+            write_object(
+                self.access, self.bucket, self.release_object, data, if_generation_match=if_generation_match
+            )
+        except PreconditionFailed as exc:
+            raise OperationFailed(
+                f"gs://{self.bucket}/{self.release_object} changed while this run worked (another run "
+                f"recorded a release?): release {record.sha[:12]} was NOT recorded",
+                hint=f"see what runs with `sreplat status --env {self.env.name}`, then deploy again",
+                detail=exc.message,
+            ) from exc
+
+    def tag_release(self, manifest: ImageManifest) -> str:
+        """Tag the release's images ``release-<sha>`` (idempotent); a few words for the step."""
+        from sreplat.tools.images.registry import ImageRef, RegistryClient, RegistryCredentials
+
+        credentials = RegistryCredentials.from_google(self.access.resolved_credentials())
+        tag = f"{RELEASE_TAG_PREFIX}{manifest.sha}"
+        added = 0
+        for record in manifest.images.values():
+            image = ImageRef.of(record.repository, record.tag)
+            client = RegistryClient(
+                image.host, credentials=credentials, base_url=self.endpoints.artifact_registry
+            )
+            added += client.add_tag(image, record.digest, tag)
+        return f"; images tagged release-{manifest.sha[:12]}" if added else ""
 
     def delete_release(self) -> bool:
         from sreplat.tools.gcp.gcs_state import delete_object

@@ -3,8 +3,9 @@ manifest), bringing one up to date, rolling the apps forward together — and ba
 
 Values follow docs/contracts.md and the charts' ``ci/gke-values.yaml``: images by digest (the tag
 is the full SHA, kept for people reading the pod spec), ``release`` = the SHA (it becomes
-``SREPLAT_RELEASE``, what ``/healthz`` reports), Workload Identity service accounts, and the API's
-Ingress on the static IP Terraform reserved.
+``SREPLAT_RELEASE``, what ``/healthz`` reports), Workload Identity service accounts, the API's
+Ingress on the static IP Terraform reserved with the TLS policy (and, when on, the Cloud Armor
+policy) of the foundation stack, and in ``platform`` the CI deployer's Role bound to its account.
 
 api and worker are upgraded concurrently; when either fails, Helm has already rolled the failed
 one back (``rollback_on_failure``) and the other is rolled back here, so the environment never
@@ -53,8 +54,17 @@ def app_values(
             "enabled": True,
             "host": str(foundation["api_hostname"]),
             "staticIpName": str(foundation["ingress_address_name"]),
+            "sslPolicy": str(foundation["ssl_policy_name"]),
         }
+        if foundation.get("security_policy_name"):  # null unless cloud_armor.enabled
+            values["backendConfig"] = {"securityPolicy": str(foundation["security_policy_name"])}
     return values
+
+
+def platform_values(*, foundation: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``platform`` chart's values: the CI deployer's Role, bound to its Google account (GKE
+    names a Google identity's Kubernetes user by its email)."""
+    return {"deployer": {"user": str(foundation["deployer_service_account_email"])}}
 
 
 def release_values(
@@ -64,8 +74,10 @@ def release_values(
     images: Mapping[str, Mapping[str, str]],
     sha: str,
 ) -> dict[str, Any]:
+    if release == "platform":
+        return platform_values(foundation=foundation)
     if release not in APPS:
-        return {}  # platform and redis: the charts' defaults are the production settings
+        return {}  # redis: the chart's defaults are the production settings
     return app_values(release, foundation=foundation, image=images[release], sha=sha)
 
 
