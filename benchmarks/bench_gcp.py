@@ -39,6 +39,10 @@ sys.path.insert(0, str(ROOT))
 # client-go in the Helm SDK reads it when the library loads: before any import of it.
 os.environ.setdefault("KUBECACHEDIR", str(ROOT / ".cache" / "kube"))
 
+from tests.support import public_pki  # noqa: E402
+
+public_pki.install()  # the stand-in public CA in SSL_CERT_FILE, for Go too (re-executes once)
+
 from tests.gcp.world import ENV, NEEDS, World, open_world  # noqa: E402
 
 
@@ -47,7 +51,7 @@ def world_in(scratch: Path) -> Iterator[tuple[World, dict[str, str]]]:
     env = {**os.environ, "NO_COLOR": "1", "SREPLAT_STATE_ROOT": str(scratch / "state")}
     for key in [k for k in env if k.startswith("SREPLAT_") and k != "SREPLAT_STATE_ROOT"]:
         del env[key]
-    with open_world(scratch, setenv=env.__setitem__, delenv=lambda name: env.pop(name, None)) as world:
+    with open_world(scratch, setenv=env.__setitem__) as world:
         yield world, env
 
 

@@ -298,7 +298,6 @@ def open_world(
     root: Path,
     *,
     setenv: Callable[[str, str], None],
-    delenv: Callable[[str], None],
     capsys: pytest.CaptureFixture[str] | None = None,
 ) -> Iterator[World]:
     """Start every double in ``root``, point the environment at them (``setenv``) and write the
@@ -407,7 +406,6 @@ def world(
     with open_world(
         tmp_path,
         setenv=monkeypatch.setenv,
-        delenv=lambda name: monkeypatch.delenv(name, raising=False),
         capsys=capsys,
     ) as world:
         monkeypatch.chdir(world.project_dir)

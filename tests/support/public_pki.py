@@ -77,7 +77,7 @@ def install(before_exec: Callable[[], None] = lambda: None) -> Path:
     before_exec()
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, sys.orig_argv, environment)
+    os.execve(sys.executable, sys.orig_argv, environment)  # noqa: S606 (the same command, once)
     raise AssertionError("unreachable")
 
 

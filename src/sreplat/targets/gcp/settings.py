@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_settings import NoDecode
 
 from sreplat.config import EnvironmentSettings
 
@@ -141,6 +142,8 @@ GithubId = Annotated[
 ]
 GithubEnvironment = Annotated[str, AfterValidator(_github_environment)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
+# NoDecode: SREPLAT_<KEY> reaches _json_text as text, so bad JSON is a validation error of the key.
+StructuredJson = (NoDecode, BeforeValidator(_json_text))
 
 
 class AuthorizedNetwork(BaseModel):
@@ -192,14 +195,19 @@ class GcpSettings(EnvironmentSettings):
     github_repository_owner_id: GithubId | None = Field(
         None, description="numeric id of github_repository's owner"
     )
-    github_environments: Annotated[list[GithubEnvironment] | None, BeforeValidator(_json_text)] = Field(
-        None, description="GitHub environments whose jobs may deploy (default: one named like this one)"
+    # NoDecode: SREPLAT_<KEY> reaches _json_text as text, so bad JSON is a validation error of the key.
+    github_environments: Annotated[list[GithubEnvironment] | None, NoDecode, BeforeValidator(_json_text)] = (
+        Field(
+            None, description="GitHub environments whose jobs may deploy (default: one named like this one)"
+        )
     )
-    master_authorized_networks: Annotated[list[AuthorizedNetwork], BeforeValidator(_json_text)] = Field(
-        default_factory=list,
-        description="networks allowed to the control plane's IP endpoint (default: none)",
+    master_authorized_networks: Annotated[list[AuthorizedNetwork], NoDecode, BeforeValidator(_json_text)] = (
+        Field(
+            default_factory=list,
+            description="networks allowed to the control plane's IP endpoint (default: none)",
+        )
     )
-    cloud_armor: Annotated[CloudArmor, BeforeValidator(_json_text)] = Field(
+    cloud_armor: Annotated[CloudArmor, *StructuredJson] = Field(
         CloudArmor(enabled=False, process_requests_per_minute=600),
         description="Cloud Armor rate limit on POST /process (default: off)",
     )
