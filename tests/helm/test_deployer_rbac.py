@@ -37,6 +37,8 @@ FOUNDATION = {
     },
     "api_hostname": "api.prod.acme.example",
     "ingress_address_name": "sreplat-prod-ingress",
+    "ssl_policy_name": "sreplat-prod-ingress-tls",
+    "security_policy_name": "sreplat-prod-ingress-armor",
 }
 REPO = "europe-west1-docker.pkg.dev/acme-sre-prod/sreplat-prod"
 # Kinds a Role must never grant to CI: they would let it widen its own rights or leave the namespace.

@@ -124,12 +124,14 @@ class Session:
 
         env = self.environment
         lock = self.target.run_lock()
-        lock.acquire(f"sreplat {self.verb}")
+        note = lock.acquire(f"sreplat {self.verb}")
         try:
             self.run_log = (
                 RunLog(log_file) if log_file else RunLog.create(env.state_dir / RUNS_DIR, self.verb)
             )
             self.start(self.run_log.path)
+            if note:
+                self.renderer.notice(note, env=env.name)
             log.info("sreplat %s of %s (target %s), pid %d", self.verb, env.name, env.target, os.getpid())
             checkpoints = Checkpoints.in_dir(
                 env.state_dir / CHECKPOINTS_DIR, pipeline=pipeline.name, fingerprint=pipeline.fingerprint

@@ -28,9 +28,10 @@ LOCK_FILE_NAME = "lock"
 
 class RunLock(Protocol):
     """One mutating run per environment: ``acquire`` raises ``LockHeld`` (exit 4, naming the
-    holder) when another run has it; ``release`` gives it back and never raises."""
+    holder) when another run has it, and may return a note for the user (a stale lock it took
+    over); ``release`` gives it back and never raises."""
 
-    def acquire(self, purpose: str) -> None: ...
+    def acquire(self, purpose: str) -> str | None: ...
 
     def release(self) -> None: ...
 

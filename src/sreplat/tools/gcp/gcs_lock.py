@@ -139,8 +139,9 @@ class GcsLock:
         return self._generation is not None
 
     # --- take --------------------------------------------------------------------------------
-    def acquire(self, purpose: str) -> None:
-        """Take the lock or raise ``LockHeld`` (exit 4) naming the holder."""
+    def acquire(self, purpose: str) -> str | None:
+        """Take the lock or raise ``LockHeld`` (exit 4) naming the holder; a note when an expired
+        lock was taken over."""
         now = self.clock()
         holder = Holder(
             run=self.run,
@@ -152,6 +153,7 @@ class GcsLock:
             expires=now + self.ttl_s,
         )
         bucket_created = False
+        note = None
         for _ in range(MAX_ROUNDS):
             try:
                 generation = self._write(holder, if_generation_match=0)
@@ -172,7 +174,8 @@ class GcsLock:
                     generation = self._write(holder, if_generation_match=found_generation)
                 except PreconditionFailed:
                     continue  # someone renewed it or took it over first: look again
-                log.warning("took over the expired lock %s of %s", self.where, found.describe())
+                note = f"took over the expired lock {self.where} of {found.describe()}"
+                log.warning("%s", note)
             except ResourceMissing:
                 if self.on_missing_bucket is None or bucket_created:
                     raise
@@ -181,7 +184,7 @@ class GcsLock:
                 continue
             self._holder, self._generation = holder, generation
             self._start_renewing()
-            return
+            return note
         raise OperationFailed(
             f"could not take the lock {self.where}: it kept changing under this run",
             hint="another sreplat run is starting at the same time; try again",
