@@ -5,7 +5,8 @@ Storage's documented semantics.
 
 Two real ``sreplat`` processes with their own state dirs (two machines) deploy one environment
 (the first held in its image build): the second exits 4 naming the first; Ctrl-C on the first
-leaves no lock behind. A failed run leaves none either; a live lock held elsewhere is respected, an expired one is taken over.
+leaves no lock behind. A failed run leaves none either; a live lock held elsewhere is respected,
+an expired one is taken over.
 """
 
 from __future__ import annotations
