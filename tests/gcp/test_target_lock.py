@@ -89,37 +89,37 @@ def test_a_second_process_is_refused_and_ctrl_c_releases_the_first(world: World,
     assert lock_holder(world) is None  # Ctrl-C: released on the way out
 
 
-def test_a_failed_run_releases_the_lock(world: World) -> None:
+def test_a_live_lock_is_respected_an_expired_one_taken_over_and_a_failed_run_leaves_none(
+    world: World,
+) -> None:
     bootstrapped(world)
-    world.cloudbuild.fail_next = "Step #0 - docker-build: returned a non-zero code: 1"
-    run = world.cli("deploy", "--sha", world.commit("broken"))
-    assert run.code == ExitCode.FAILED
-    assert lock_holder(world) is None
-
-
-def test_a_live_lock_held_elsewhere_is_respected(world: World) -> None:
-    bootstrapped(world)
-    seed_lock(world, expires_in=300)
+    seed_lock(world, expires_in=300)  # a CI run on another machine holds it
     world.reset_calls()
-    run = world.cli("deploy", "--sha", world.commit("v2"))
-    assert run.code == ExitCode.LOCKED
-    assert "runner@ci-runner-7 pid 4242" in run.error["message"]
+
+    refused = world.cli("deploy", "--sha", world.commit("v2"))
+
+    assert refused.code == ExitCode.LOCKED
+    assert "runner@ci-runner-7 pid 4242" in refused.error["message"]
     assert world.kube_writes() == []  # nothing was built or changed
     assert [r for r in world.cloudbuild.calls() if r.method == "POST"] == []
     holder = lock_holder(world)
     assert holder is not None and holder["host"] == "ci-runner-7"  # left as it was
 
+    seed_lock(world, expires_in=-5)  # that run died without releasing it
+    new = world.head()
 
-def test_an_expired_lock_is_taken_over(world: World) -> None:
-    bootstrapped(world)
-    seed_lock(world, expires_in=-5)
-    new = world.commit("v2")
-    run = world.cli("deploy", "--sha", new)
-    assert run.code == 0, run.err[-3000:]
-    [notice] = run.events("notice")
-    assert notice["message"].startswith(
-        f"took over the expired lock gs://{BUCKET}/{LOCK} of runner@ci-runner-7"
-    )
+    taken = world.cli("deploy", "--sha", new)
+
+    assert taken.code == 0, taken.err[-3000:]
+    [notice] = taken.events("notice")
+    expected = f"took over the expired lock gs://{BUCKET}/{LOCK} of runner@ci-runner-7 pid 4242"
+    assert notice["message"].startswith(expected)
     assert lock_holder(world) is None
     record = world.release_record()
     assert record is not None and record["sha"] == new
+
+    world.cloudbuild.fail_next = "Step #0 - docker-build: returned a non-zero code: 1"
+    failed = world.cli("deploy", "--sha", world.commit("broken"))
+
+    assert failed.code == ExitCode.FAILED
+    assert lock_holder(world) is None

@@ -29,7 +29,7 @@ def tags(world: World, app: str) -> dict[str, set[str]]:
     return {digest: set(image.tags) for digest, image in images.items()}
 
 
-def test_every_recorded_release_keeps_its_release_tag(world: World) -> None:
+def test_recording_tags_every_release_and_never_overwrites_another_writer(world: World) -> None:
     world.configure(cloud_armor='{"enabled": true, "process_requests_per_minute": 120}')
     assert world.cli("bootstrap").code == 0
     first = world.head()
@@ -39,33 +39,29 @@ def test_every_recorded_release_keeps_its_release_tag(world: World) -> None:
 
     assert run.code == 0, run.err[-3000:]
     for app in ("api", "worker"):
-        held = tags(world, app)
-        assert sorted(held.values(), key=sorted) == sorted(
-            [{first, f"release-{first}"}, {second, f"release-{second}"}], key=sorted
-        )
+        held = sorted(tags(world, app).values(), key=sorted)
+        assert held == sorted([{first, f"release-{first}"}, {second, f"release-{second}"}], key=sorted)
     record_step = next(e for e in run.events("step.finish") if e["step"] == "record")
     assert record_step["message"].endswith(f"images tagged release-{second[:12]}")
     backend = world.kube.get("BackendConfig", "api", "sreplat")
     assert backend is not None and backend["spec"]["securityPolicy"]["name"] == f"sreplat-{ENV}-ingress-armor"
 
-
-def test_a_record_written_meanwhile_is_not_overwritten(world: World) -> None:
-    assert world.cli("bootstrap").code == 0
-    new = world.commit("v2")
+    # Another writer records its release while the next deploy tags its images (just before it
+    # records): the deploy's conditional write fails, theirs stands.
+    third = world.commit("v3")
     theirs = {"sha": "f" * 40, "images": {}, "deployed_at": "2026-01-01T00:00:00Z", "revisions": {}}
 
     def someone_else_records(_request: Request) -> None:
         if world.gcs.objects[BUCKET][RECORD].data != json.dumps(theirs).encode():
             world.gcs.put_object(BUCKET, RECORD, json.dumps(theirs).encode(), "application/json")
 
-    # Another writer records its release while this deploy tags its images (just before recording).
     world.registry.on_request(r"/manifests/release-", someone_else_records, method="PUT")
 
-    run = world.cli("deploy", "--sha", new)
+    raced = world.cli("deploy", "--sha", third)
 
-    assert run.code == ExitCode.FAILED
-    assert "changed while this run worked" in run.error["message"]
-    assert f"release {new[:12]} was NOT recorded" in run.error["message"]
-    assert world.release_record() == theirs  # their write stands
+    assert raced.code == ExitCode.FAILED
+    assert "changed while this run worked" in raced.error["message"]
+    assert f"release {third[:12]} was NOT recorded" in raced.error["message"]
+    assert world.release_record() == theirs
     uploads = [r for r in world.gcs.calls("POST", "/upload/") if RECORD.encode() in r.body]
     assert uploads and uploads[-1].param("ifGenerationMatch") not in (None, "0")
