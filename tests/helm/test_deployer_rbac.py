@@ -47,6 +47,9 @@ FOUNDATION = FoundationOutputs.from_outputs(
         "ingress_address": "34.120.0.10",
         "ingress_address_name": "sreplat-prod-ingress",
         "dns_zone_name": "sreplat-prod",
+        "ssl_policy_name": "sreplat-prod-ingress-tls",
+        "security_policy_name": "sreplat-prod-ingress-armor",
+        "deployer_service_account_email": DEPLOYER,
         "workload_service_accounts": {
             "api": "sreplat-prod-api@acme-sre-prod.iam.gserviceaccount.com",
             "worker": "sreplat-prod-worker@acme-sre-prod.iam.gserviceaccount.com",
@@ -158,7 +161,9 @@ def test_a_deploy_needs_nothing_the_role_does_not_grant_and_the_role_grants_noth
     # Bootstrap, as the person who runs it (cluster admin): namespace, every release.
     cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
     with manager(ctx) as helm:
-        helm.upgrade_install("platform", HELM_DIR / "platform", {"deployer": {"user": DEPLOYER}}, timeout=60)
+        platform = releases.platform_values(FOUNDATION)
+        assert platform == {"deployer": {"user": DEPLOYER}}
+        helm.upgrade_install("platform", HELM_DIR / "platform", platform, timeout=60)
         helm.upgrade_install("redis", HELM_DIR / "redis", {}, timeout=60)
         for app in ("api", "worker"):
             helm.upgrade_install(app, HELM_DIR / app, values(app, old), timeout=60)
