@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, StrictBool, StrictFloat, model_validator
 
 from sreplat.config import EnvironmentSettings
 
@@ -108,7 +108,7 @@ class GcpSettings(EnvironmentSettings):
     project: ProjectId
     region: Region
     domain: Hostname = Field(description="DNS zone the platform's hosts live in")
-    protected: bool = Field(True, description="refuse `destroy` unless --force-protected")
+    protected: StrictBool = Field(True, description="refuse `destroy` unless --force-protected")
     api_host: Hostname = Field(description="public host of the API (default: api.<domain>)")
     state_bucket: BucketName = Field(
         description="GCS bucket of Terraform state (default: <project>-sreplat-tfstate)"
@@ -125,7 +125,7 @@ class GcpSettings(EnvironmentSettings):
     dns_resolvers: Resolvers = Field(
         "8.8.8.8,1.1.1.1", description="public resolvers `status` asks (comma-separated IP[:port])"
     )
-    ready_timeout_s: float = Field(900.0, gt=0, le=7200, description="how long rollouts may take")
+    ready_timeout_s: StrictFloat = Field(900.0, gt=0, le=7200, description="how long rollouts may take")
     stacks_dir: Path | None = Field(None, description="Terraform stacks (default: terraform/stacks)")
     charts_dir: Path | None = Field(None, description="Helm charts (default: helm)")
 
