@@ -15,6 +15,7 @@ from sreplat.errors import UsageError
 from sreplat.pipeline import Verdict, run_checks
 from sreplat.targets import REGISTRY, load_target
 from sreplat.targets.local import LocalTarget, worker_release
+from sreplat.targets.local.programs import redis_conf
 from tests.support.http_server import serving
 
 
@@ -60,6 +61,19 @@ def test_processes_run_the_current_release_with_its_own_settings(target: LocalTa
     assert worker3.command[-2:] == ("--metrics-port", "19002")
     assert worker3.group == "workers" and worker3.stopwaitsecs >= 60  # a running job may finish
     assert programs["redis"].command[-1] == str(target.env.state_dir / "redis" / "redis.conf")
+
+
+def test_every_local_process_listens_on_loopback_only(target: LocalTarget) -> None:
+    """Issue 15: the workers' /metrics listened on 0.0.0.0 while everything else binds 127.0.0.1.
+
+    sreplat-worker binds WORKER_METRICS_HOST (default 0.0.0.0, for pods scraped from other
+    nodes); a variable, not --metrics-host, so a release of the apps from before that flag still
+    starts (it ignores the variable)."""
+    programs = {p.name: p for p in target.supervisor.config.programs}
+    for name in ("worker-1", "worker-2", "worker-3"):
+        assert programs[name].environment["WORKER_METRICS_HOST"] == "127.0.0.1"
+    assert programs["api"].command[2].startswith("127.0.0.1:")
+    assert "bind 127.0.0.1" in redis_conf(target.configured, target.env.state_dir)
 
 
 def test_changed_settings_of_a_running_environment_are_named(target: LocalTarget) -> None:
