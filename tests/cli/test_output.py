@@ -13,7 +13,7 @@ from sreplat import __version__
 from tests.cli.conftest import Cli
 from tests.support.git_repo import GitRepo
 
-BOOTSTRAP_STEPS = ["prepare", "release", "supervisord", "redis", "api", "workers", "verify"]
+BOOTSTRAP_STEPS = ["prepare", "release", "orphans", "supervisord", "redis", "api", "workers", "verify"]
 ANSI = re.compile(r"\x1b\[")
 
 
@@ -41,7 +41,7 @@ def test_plan_as_json_lines_has_the_same_steps(cli: Cli, state_root: Path) -> No
     assert lines[0]["event"] == "run.start" and lines[0]["log"] is None
     steps = [line for line in lines if line["event"] == "plan.step"]
     assert [s["step"] for s in steps] == BOOTSTRAP_STEPS
-    assert steps[4]["needs"] == ["redis", "release"]
+    assert steps[5]["needs"] == ["redis", "release"]
     assert lines[-1] == {
         "event": "result",
         "verb": "plan",

@@ -35,6 +35,7 @@ def test_building_pipelines_and_checks_touches_nothing(target: LocalTarget) -> N
     assert [s.name for s in bootstrap.order()] == [
         "prepare",
         "release",
+        "orphans",
         "supervisord",
         "redis",
         "api",

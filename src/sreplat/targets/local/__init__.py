@@ -37,6 +37,7 @@ from sreplat.pipeline.step import Pipeline
 from sreplat.targets import Seams
 from sreplat.targets.base import Target
 from sreplat.targets.local import doctor as local_doctor
+from sreplat.targets.local import orphans
 from sreplat.targets.local import status as local_status
 from sreplat.targets.local.bootstrap import Bootstrap, is_git_repo
 from sreplat.targets.local.context import LocalContext
@@ -88,7 +89,10 @@ class LocalTarget(Target):
                     hint="run `sreplat destroy` first, or undo the change",
                 )
             return  # its ports are ours
-        busy = ports.taken(self.configured.ports.values())
+        # Ports held by this environment's own processes (left by a dead supervisord) are ours:
+        # the bootstrap stops those first.
+        ours = {f.pid for f in orphans.find(self.local)}
+        busy = [p for p in ports.taken(self.configured.ports.values()) if ports.holder(p).pid not in ours]
         if busy:
             names = {port: what for what, port in self.configured.ports.items()}
             port = busy[0]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sreplat.errors import OperationFailed, UsageError
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
+from sreplat.targets.local import orphans
 from sreplat.targets.local import probes as local_probes
 from sreplat.targets.local import settings as local_settings
 from sreplat.targets.local.context import LocalContext
@@ -37,9 +38,16 @@ class Bootstrap:
                 ),
                 Step("release", self.release, description="make sure a release of the apps is current"),
                 Step(
+                    "orphans",
+                    self.stop_orphans,
+                    needs=("prepare",),
+                    description="stop what a dead supervisord left running (gracefully)",
+                    resumable=False,
+                ),
+                Step(
                     "supervisord",
                     self.start_supervisord,
-                    needs=("prepare",),
+                    needs=("orphans",),
                     description="start supervisord",
                     resumable=False,
                 ),
@@ -110,6 +118,14 @@ class Bootstrap:
         releases.save_state(current=release.id, previous=None, activated_at=round(time.time(), 3))
         releases.record(release, "activated", "bootstrap")
         return StepResult.ok(f"release {release.short} ({release.source})", _release=release.id)
+
+    def stop_orphans(self, ctx: StepContext) -> StepResult:
+        found = orphans.find(self.local)
+        if not found:
+            return StepResult.skipped("none")
+        ctx.progress(f"stopping {orphans.describe(found)}")
+        orphans.stop(self.local, found)
+        return StepResult.ok(f"stopped {len(found)} process(es) left by a dead supervisord")
 
     def start_supervisord(self, ctx: StepContext) -> StepResult:
         supervisor = self.local.supervisor

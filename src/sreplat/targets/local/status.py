@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 from sreplat.pipeline.checks import Check, Finding, healthy, unhealthy, unknown
+from sreplat.targets.local import orphans
 from sreplat.targets.local import probes as local_probes
 from sreplat.targets.local.context import LocalContext
 from sreplat.targets.local.programs import QUEUE
@@ -32,6 +33,13 @@ def status_checks(local: LocalContext) -> list[Check]:
 
 def supervisord(local: LocalContext) -> Finding:
     if not local.supervisor.running():
+        left = orphans.find(local)
+        if left:
+            return unhealthy(
+                f"not running; {orphans.describe(left)}",
+                hint="run `sreplat bootstrap` to restart them under supervisord (Redis keeps its data)",
+                orphans=[f.pid for f in left],
+            )
         return unhealthy("not running", hint="run `sreplat bootstrap`")
     return healthy(f"running, pid {local.supervisor.pid()}", pid=local.supervisor.pid())
 
