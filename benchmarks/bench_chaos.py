@@ -68,6 +68,7 @@ CLIENT_TIMEOUT_S = 30.0
 OPENAPI = "apps/src/sreplat_apps/api/openapi.py"
 TITLE = '"title": "sreplat API"'
 WORKER_CLI = "apps/src/sreplat_apps/worker/cli.py"
+FUTURE = "from __future__ import annotations\n"
 
 
 # --- the environment ------------------------------------------------------------------------
@@ -86,8 +87,12 @@ class Platform:
             raise SystemExit(f"{OPENAPI} changed: update bench_chaos's commit B")
         self.sha_b = self.repo.commit({OPENAPI: source.replace(TITLE, '"title": "sreplat API (B)"')}, "B")
         worker_cli = (self.repo.path / WORKER_CLI).read_text()
-        crash = 'raise SystemExit("chaos: this release\'s worker exits at import")\n'
-        self.sha_c = self.repo.commit({WORKER_CLI: crash + worker_cli}, "C: the worker exits at start")
+        if FUTURE not in worker_cli:
+            raise SystemExit(f"{WORKER_CLI} changed: update bench_chaos's commit C")
+        crash = FUTURE + 'raise SystemExit("chaos: this release\'s worker exits at import")\n'
+        self.sha_c = self.repo.commit(
+            {WORKER_CLI: worker_cli.replace(FUTURE, crash, 1)}, "C: the worker exits at start"
+        )
         self.repo.git("checkout", "-q", self.sha_a)
         self.ports = port_settings(workers=WORKERS)
         lines = [

@@ -13,7 +13,17 @@ from sreplat import __version__
 from tests.cli.conftest import Cli
 from tests.support.git_repo import GitRepo
 
-BOOTSTRAP_STEPS = ["prepare", "release", "orphans", "supervisord", "redis", "api", "workers", "verify"]
+BOOTSTRAP_STEPS = [
+    "prepare",
+    "release",
+    "orphans",
+    "supervisord",
+    "redis",
+    "api",
+    "workers",
+    "rollout",
+    "verify",
+]
 ANSI = re.compile(r"\x1b\[")
 
 

@@ -74,7 +74,9 @@ def test_a_crash_looping_release_and_a_killed_deploy(local_env: LocalEnv) -> Non
     assert eventually(lambda: env.status()["code"] == 0, "healthy after the rollback")
 
     # --- a deploy killed with kill -9 while it waits for worker-1's running job --------------
-    second = env.repo.commit({"apps/src/sreplat_apps/chaos_marker.py": "MARK = 2\n"}, "second")
+    second = env.repo.commit(  # on top of the broken commit: the worker's code is good again
+        {WORKER_CLI: source, "apps/src/sreplat_apps/marker.py": "MARK = 2\n"}, "second"
+    )
     for _ in range(2):  # keep both workers busy: a warm stop waits for the running job
         code, body = request("POST", f"{env.api}/process", {"task": "sleep", "payload": {"ms": 15000}})
         assert code == 202, body

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from sreplat.errors import OperationFailed, UsageError
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
-from sreplat.targets.local import orphans
+from sreplat.targets.local import orphans, rollout
 from sreplat.targets.local import probes as local_probes
 from sreplat.targets.local import settings as local_settings
 from sreplat.targets.local.context import LocalContext
+from sreplat.targets.local.deploy import Deploy
 from sreplat.targets.local.layout import write_if_changed
 from sreplat.targets.local.programs import redis_conf
 from sreplat.targets.local.waits import give_up_if_fatal, wait_ready, wait_workers
@@ -73,9 +74,16 @@ class Bootstrap:
                     resumable=False,
                 ),
                 Step(
+                    "rollout",
+                    self.finish_rollout,
+                    needs=("api", "workers"),
+                    description="finish a deploy that was interrupted (rolled back if it fails)",
+                    resumable=False,
+                ),
+                Step(
                     "verify",
                     self.verify,
-                    needs=("api", "workers"),
+                    needs=("rollout",),
                     description="check the release the API serves",
                     resumable=False,
                     verifies=True,
@@ -175,6 +183,15 @@ class Bootstrap:
             local.supervisor.start_process(name)
         wait_workers(local, ctx, len(names))
         return StepResult.ok(f"{len(names)} registered")
+
+    def finish_rollout(self, ctx: StepContext) -> StepResult:
+        # We hold the environment's lock: a rollout record here belongs to a deploy that died.
+        unfinished = rollout.read(self.local.releases)
+        if unfinished is None:
+            return StepResult.skipped("none unfinished")
+        ctx.progress(f"finishing the interrupted {unfinished.what()}")
+        Deploy(self.local, unfinished.release).activate(ctx)
+        return StepResult.ok(f"finished the interrupted {unfinished.what()}")
 
     def verify(self, ctx: StepContext) -> StepResult:
         local = self.local

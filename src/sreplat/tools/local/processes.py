@@ -79,6 +79,16 @@ def stop(pids: list[int], *, grace_s: float = 10.0) -> list[int]:
     return remaining
 
 
+def start_ticks(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot, ``/proc/<pid>/stat``), None if it is gone:
+    with the pid, it names one process even after the pid is reused."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+    return int(fields[19]) if fields[0] != "Z" else None  # field 22 of stat(5): starttime
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` is a live process (a zombie, exited but not reaped, is not)."""
     try:
