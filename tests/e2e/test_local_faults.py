@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,17 @@ def processes_state(env: LocalEnv) -> dict[str, dict[str, Any]]:
     return {
         name.removeprefix("process "): c["data"] for name, c in checks.items() if name.startswith("process ")
     }
+
+
+def listen_addresses(port: int) -> set[str]:
+    """The IPv4 addresses something listens on at ``port`` (/proc/net/tcp, state 0A = LISTEN)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        address, _, hex_port = fields[1].partition(":")
+        if fields[3] == "0A" and int(hex_port, 16) == port:
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
 
 
 def release_of(env: LocalEnv) -> str:
@@ -114,6 +126,10 @@ def test_a_crash_looping_release_and_a_killed_deploy(local_env: LocalEnv) -> Non
 def test_a_dead_supervisord_is_recovered_by_bootstrap_and_cleaned_by_destroy(local_env: LocalEnv) -> None:
     env = local_env
     assert env.sreplat("bootstrap").code == 0
+    # issue 15, defect 6: every port of the environment on loopback (the workers' /metrics too)
+    assert {port: listen_addresses(port) for port in env.all_ports()} == {
+        port: {"127.0.0.1"} for port in env.all_ports()
+    }
     job = run_job(env, {"keep": "me"})
     pidfile = env.state_dir / "supervisor" / "supervisord.pid"
 
