@@ -1,9 +1,9 @@
 """The gcp target against latency-injected doubles (``make bench-gcp``): figures and ratios, never
 asserted.
 
-The doubles of tests/gcp/world.py stand in for Google Cloud and the cluster (real Terraform on the
-fixture stacks, the real Helm SDK, the real clients); each API gets a latency of its own so the
-checks and steps take different, known-ish times.
+The doubles of tests/unit/targets/gcp/world.py stand in for Google Cloud and the cluster (real
+Terraform on the fixture stacks, the real Helm SDK, the real clients); each API gets a latency of
+its own so the checks and steps take different, known-ish times.
 
 status     ``sreplat status`` (8 checks, run side by side) against the slowest single check of
            the same run. Warm: in this process after a first run (the CLI's imports already
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 # client-go in the Helm SDK reads it when the library loads: before any import of it.
 os.environ.setdefault("KUBECACHEDIR", str(ROOT / ".cache" / "kube"))
 
-from tests.gcp.world import ENV, NEEDS, World, open_world  # noqa: E402
+from tests.unit.targets.gcp.world import ENV, NEEDS, World, open_world  # noqa: E402
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sreplat.cli import pipes
+from sreplat import pipes
 from sreplat.errors import SreplatError
 from sreplat.events import Event
 from sreplat.pipeline.checks import CheckResult, Verdict

@@ -45,7 +45,7 @@ def doctor(session: Session) -> int:
 
 
 def version(output: str) -> int:
-    from sreplat.cli import pipes
+    from sreplat import pipes
 
     facts = {"version": __version__, "python": platform.python_version()}
     if output == "json":

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sreplat.cli import pipes
+from sreplat import pipes
 from sreplat.cli.options import (
     ConfigOpt,
     EnvOpt,

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sreplat.tools.local import processes
-from sreplat.tools.local.releases import ReleaseStore
+from sreplat.tools.local.release_dirs import ReleaseDirs
 
 KEY = "rollout"
 
@@ -42,7 +42,7 @@ class Rollout:
         return f"deploy of {self.release[:12]}"
 
 
-def begin(store: ReleaseStore, *, release: str, previous: str | None, rollback_of: str | None = None) -> None:
+def begin(store: ReleaseDirs, *, release: str, previous: str | None, rollback_of: str | None = None) -> None:
 
     pid = os.getpid()
     record = Rollout(
@@ -51,11 +51,11 @@ def begin(store: ReleaseStore, *, release: str, previous: str | None, rollback_o
     store.save_state(**{KEY: asdict(record)})
 
 
-def end(store: ReleaseStore) -> None:
+def end(store: ReleaseDirs) -> None:
     store.save_state(**{KEY: None})
 
 
-def read(store: ReleaseStore) -> Rollout | None:
+def read(store: ReleaseDirs) -> Rollout | None:
     data: Any = store.state().get(KEY)
     if not isinstance(data, dict):
         return None

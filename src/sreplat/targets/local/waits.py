@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sreplat.errors import OperationFailed
 from sreplat.pipeline.step import StepContext
-from sreplat.targets.local import probes as local_probes
+from sreplat.targets.local import probes
 from sreplat.targets.local.context import LocalContext
 from sreplat.tools import http_probe
 from sreplat.tools.local.supervisor import ProcessInfo
@@ -65,10 +65,10 @@ def wait_restarted_worker(
             raise crash_error(local, name, name, why)
         if not info.running:
             return f"{name} {info.state}"
-        alive = len(local_probes.alive_workers(local.redis_url()))
+        alive = len(probes.alive_workers(local.redis_url()))
         if alive < expected:
             return f"{alive}/{expected} registered"
-        return local_probes.worker_release_mismatch(port, version)
+        return probes.worker_release_mismatch(port, version)
 
     ctx.wait_until(
         probe,
@@ -104,7 +104,7 @@ def wait_workers(local: LocalContext, ctx: StepContext, expected: int) -> None:
         starting = [n for n in local.worker_names() if not local.supervisor.process(n).running]
         if starting:
             return f"{', '.join(starting)} not running yet"
-        alive = len(local_probes.alive_workers(local.redis_url()))
+        alive = len(probes.alive_workers(local.redis_url()))
         return None if alive >= expected else f"{alive}/{expected} registered"
 
     ctx.wait_until(
@@ -124,7 +124,7 @@ def wait_serving(local: LocalContext, ctx: StepContext, version: str, *, api_pid
         _info, why = crashing(local, "api", api_pid)
         if why is not None:
             raise crash_error(local, "api", "the API", why)
-        serving = local_probes.serving(local.api_url())
+        serving = probes.serving(local.api_url())
         streak[0] = streak[0] + 1 if serving == version else 0
         if streak[0] >= RELOAD_CONFIRMATIONS:
             return None
