@@ -426,6 +426,8 @@ def _config_error(
     failed_keys = {str(e["loc"][0]) for e in errors if e["loc"]}
     for error in errors:
         key = str(error["loc"][0]) if error["loc"] else ""
+        # A structured key's part: cloud_armor.process_requests_per_minute, networks.0.cidr_block.
+        where = ".".join(str(part) for part in error["loc"])
         base = model.DERIVED_FROM.get(key)
         if base in failed_keys and key not in table and key not in overrides:
             continue  # a default derived from a bad or missing value: report the value, not this
@@ -435,7 +437,7 @@ def _config_error(
             continue
         if error["type"] == "extra_forbidden":
             source = _source(key, table, overrides, config_file)
-            lines.append(f"environment {name!r}: unknown key {key!r} ({source})")
+            lines.append(f"environment {name!r}: unknown key {where!r} ({source})")
             continue
         if error["type"] == "missing":
             lines.append(
@@ -444,9 +446,12 @@ def _config_error(
             )
             continue
         source = _source(key, table, overrides, config_file)
-        value = _as_given(key, overrides, error.get("input"))
+        # The value as the user wrote it (a flag's text, not typed_text's reading of it); a part of
+        # a structured key (cloud_armor.process_requests_per_minute) as pydantic saw it.
+        given = error.get("input")
+        value = _as_given(key, overrides, given) if len(error["loc"]) == 1 else given
         shown = str(value).lower() if isinstance(value, bool) else repr(value)  # TOML spells true
-        lines.append(f"environment {name!r}: {key} = {shown} ({source}): expected {_expectation(msg)}")
+        lines.append(f"environment {name!r}: {where} = {shown} ({source}): expected {_expectation(msg)}")
     more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
     return ConfigError(lines[0] + more, detail="\n".join(lines))
 

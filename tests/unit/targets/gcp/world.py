@@ -9,7 +9,10 @@ What the doubles do between them, as GCP and GKE would:
 
 - Terraform's state lives in the Cloud Storage double (the gcs backend); the fixture stacks
   create the DNS zone and record (Cloud DNS double) and the cluster (Container double), whose
-  control plane is the Kubernetes double (HTTPS, throwaway CA);
+  control plane is the Kubernetes double with both of GKE's doors: the IP endpoint (a throwaway
+  cluster CA), closed to this machine as it is to anything outside the VPC without an authorized
+  network, and the DNS-based endpoint (``gke-<uid>-<number>.<region>.gke.goog``) with a publicly
+  trusted certificate (tests/support/public_pki.py), which is how sreplat gets in;
 - Cloud Build builds from the source object in Cloud Storage and pushes into the Artifact
   Registry double;
 - the Kubernetes double's controllers mark workloads ready, make the Ingress's load balancer
@@ -22,6 +25,9 @@ What the doubles do between them, as GCP and GKE would:
 ``World.cli(*argv)`` runs the CLI in-process (``--output json``) and returns the exit code and
 the JSON lines; ``World.command(*argv)`` is the argv that runs it in a subprocess with the same
 seams (``tests.unit.targets.gcp.entry`` reads them from ``World.wiring_file``).
+
+The load balancer and the DNS endpoint present certificates of the suite's stand-in public CA,
+trusted through ``SSL_CERT_FILE`` like a real public CA; nothing hands sreplat a CA for them.
 """
 
 from __future__ import annotations
@@ -47,13 +53,14 @@ from tests.doubles.base import DoubleServer, Request
 from tests.doubles.cloudbuild import CloudBuildDouble
 from tests.doubles.clouddns import CloudDnsDouble
 from tests.doubles.compute import ComputeDouble
-from tests.doubles.container import ContainerDouble
+from tests.doubles.container import ContainerDouble, dns_endpoint_name
 from tests.doubles.dns_server import DnsServer
 from tests.doubles.gcs import StorageDouble
 from tests.doubles.ingress import IngressDouble
 from tests.doubles.kube import KubeDouble
 from tests.doubles.kube_controllers import GkeControllers, WorkloadController
 from tests.doubles.monitoring import MonitoringDouble
+from tests.support import public_pki
 from tests.support.git_repo import GitRepo
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -66,6 +73,7 @@ DOMAIN = "dev.acme.example"
 API_HOST = f"api.{DOMAIN}"
 BUCKET = f"{PROJECT}-sreplat-tfstate"
 INGRESS_IP = "34.120.0.10"  # what the fixture foundation stack reserves
+CLUSTER_DNS = dns_endpoint_name(PROJECT, REGION, f"sreplat-{ENV}")  # the control plane's DNS endpoint
 TOKEN = "ya29.world-access-token"
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 DOCKERFILE = "FROM scratch AS api\nCOPY . /app\n\nFROM scratch AS worker\nCOPY . /app\n"
@@ -76,7 +84,8 @@ NEEDS: dict[str, list[str]] = {
     "foundation": ["state-bucket"],
     "cluster": ["foundation"],
     "images": ["foundation"],
-    "platform": ["cluster"],
+    "namespace": ["cluster"],
+    "platform": ["namespace", "foundation"],
     "redis": ["platform"],
     "api": ["redis", "images"],
     "worker": ["redis", "images"],
@@ -99,6 +108,7 @@ ENDPOINTS = {
 def seams_from(wiring: dict[str, Any]) -> Seams:
     """The seams a wiring document (``World.wiring``) describes."""
     load_balancers: dict[str, str] = wiring["load_balancers"]
+    control_planes: dict[str, str] = wiring["control_planes"]
     dns_host, _, dns_port = str(wiring["public_dns"]).partition(":")
     return Seams(
         gcp=GcpSeams(
@@ -107,6 +117,9 @@ def seams_from(wiring: dict[str, Any]) -> Seams:
             # Traffic for the ingress address reaches the load balancer double; no other address
             # has one (as on the Internet, where nothing else answers for this host).
             load_balancer=lambda address: load_balancers.get(address, f"https://{address}"),
+            # The cluster's DNS endpoint name reaches the Kubernetes double (nothing resolves
+            # *.gke.goog here); the name stays the TLS server name the certificate is checked for.
+            control_plane=lambda name: control_planes.get(name, f"https://{name}"),
         )
     )
 
@@ -285,25 +298,27 @@ def open_world(
     root: Path,
     *,
     setenv: Callable[[str, str], None],
-    delenv: Callable[[str], None],
     capsys: pytest.CaptureFixture[str] | None = None,
 ) -> Iterator[World]:
     """Start every double in ``root``, point the environment at them (``setenv``) and write the
     project's sreplat.toml; stop them all on the way out."""
     import trustme
 
-    ca = trustme.CA()
-    ca_file = root / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
+    cluster_ca = trustme.CA()  # signs the IP endpoint's certificate only
     gcs = StorageDouble(project=PROJECT, require_token=TOKEN)
     registry = ArtifactRegistryDouble(require_token=TOKEN)
-    kube = KubeDouble(tls=_tls_for(ca, "127.0.0.1"), require_token=TOKEN)
+    kube = KubeDouble(
+        tls=_tls_for(cluster_ca, "127.0.0.1"),
+        sni={CLUSTER_DNS: public_pki.server_context(CLUSTER_DNS)},
+        ip_endpoint_open=False,  # master_authorized_networks is empty by default
+        require_token=TOKEN,
+    )
     compute = ComputeDouble(require_token=TOKEN)
     container = ContainerDouble(require_token=TOKEN)
     clouddns = CloudDnsDouble(require_token=TOKEN)
     cloudbuild = CloudBuildDouble(storage=gcs, project=PROJECT, registry=registry, require_token=TOKEN)
     monitoring = MonitoringDouble(require_token=TOKEN)
-    ingress = IngressDouble(kube=kube, host=API_HOST, tls=_tls_for(ca, API_HOST))
+    ingress = IngressDouble(kube=kube, host=API_HOST, tls=public_pki.server_context(API_HOST))
     doubles: list[DoubleServer] = [
         gcs,
         container,
@@ -320,7 +335,7 @@ def open_world(
     public_dns = DnsServer().start()
     public_dns.add(API_HOST, INGRESS_IP)
     container.kube_endpoint = kube.host
-    container.kube_ca_pem = ca.cert_pem.bytes().decode()
+    container.kube_ca_pem = cluster_ca.cert_pem.bytes().decode()
     workloads = WorkloadController()
     gke = GkeControllers(
         compute=compute,
@@ -334,8 +349,6 @@ def open_world(
     monitoring.answers.update(sreplat_queue_depth=0, sreplat_jobs_failed_total=0, sreplat_build_info=2)
 
     setenv("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
-    setenv("SSL_CERT_FILE", str(ca_file))  # the load balancer's certificate
-    delenv("SSL_CERT_DIR")
 
     repo = GitRepo(root / "repo")
     repo.commit({"apps/Dockerfile": DOCKERFILE}, "apps")
@@ -363,6 +376,7 @@ def open_world(
     world.wiring |= {
         "public_dns": f"127.0.0.1:{public_dns.port}",
         "load_balancers": {INGRESS_IP: ingress.url},
+        "control_planes": {CLUSTER_DNS: kube.url},
     }
     world.wiring_file.write_text(json.dumps(world.wiring))
     world.configure(
@@ -392,7 +406,6 @@ def world(
     with open_world(
         tmp_path,
         setenv=monkeypatch.setenv,
-        delenv=lambda name: monkeypatch.delenv(name, raising=False),
         capsys=capsys,
     ) as world:
         monkeypatch.chdir(world.project_dir)
