@@ -11,7 +11,7 @@ ENV    ?= local
 PYTEST_ARGS ?=
 
 .PHONY: help up down status test check lint typecheck pytest system-deps-up system-deps-test \
-        bench bench-apps bench-cli bench-images bench-gcp clean lock
+        bench bench-apps bench-cli bench-images bench-gcp bench-chaos clean lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -79,7 +79,7 @@ pytest: $(VENV)/.dev $(CHECKOV)
 	KUBECACHEDIR=$(CURDIR)/.cache/kube $(PY) -m pytest $(PYTEST_ARGS)
 
 # --- benchmarks (figures and ratios, never timed assertions) ----------------------------------
-bench: bench-apps bench-cli bench-images bench-gcp  ## every benchmark
+bench: bench-apps bench-cli bench-images bench-gcp bench-chaos  ## every benchmark
 
 bench-apps: system-deps-test $(VENV)/.dev  ## API and worker throughput against naive baselines
 	$(PY) benchmarks/bench_apps.py
@@ -92,6 +92,10 @@ bench-images: system-deps-test $(VENV)/.dev  ## image builds: concurrent vs seri
 
 bench-gcp: $(VENV)/.dev  ## gcp status/bootstrap against latency-injected doubles
 	$(PY) benchmarks/bench_gcp.py
+
+CHAOS_ARGS ?=
+bench-chaos: system-deps-test $(VENV)/.dev  ## the local platform under load and injected faults (5 min; CHAOS_ARGS=--duration N)
+	$(PY) benchmarks/bench_chaos.py $(CHAOS_ARGS)
 
 clean:  ## remove the virtualenv and caches (not environment state)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

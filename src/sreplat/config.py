@@ -17,6 +17,16 @@ Every key can also come from an ``SREPLAT_<KEY>`` environment variable and from 
 validated when loaded: a bad one raises ``ConfigError`` (exit 2) naming the key, the value, where
 it came from and what was expected, before anything is created.
 
+Types are strict: a TOML value carries its type, so ``api_port = 18080.0``, ``api_port = true``
+or ``protected = 1`` are type errors (the models use pydantic's ``StrictInt``/``StrictFloat``/
+``StrictBool``). Environment variables and flags are text: ``typed_text`` reads them as the type
+of the key they set (``"18080"`` → 18080, ``"true"`` → True), and text that is not of that type
+stays text, so the model reports a type error for it too.
+
+Environments of one file share the machine: what each claims exclusively (``claims``: the local
+target's TCP ports) is compared across all of them at load, so a clash is exit 2 naming both
+before anything starts, not a "port in use" at the second bootstrap.
+
 What keys a target has is its own business: each target package holds its ``Settings`` model
 (a subclass of :class:`EnvironmentSettings`) and registers it in ``sreplat.targets``; the loader
 asks that registry (:class:`SettingsRegistry`) for the model the ``target`` key names.
@@ -37,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from pydantic import Field, ValidationError
+from pydantic import Field, StrictBool, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -98,10 +108,15 @@ class EnvironmentSettings(BaseSettings):
     DERIVED_FROM: ClassVar[Mapping[str, str]] = {}
 
     name: str
-    protected: bool = Field(False, description="refuse `destroy` unless --force-protected")
+    protected: StrictBool = Field(False, description="refuse `destroy` unless --force-protected")
     repo: Path | None = Field(
         None, description="git repository deploys take the apps from (default: the project root)"
     )
+
+    def claims(self) -> Mapping[str, str]:
+        """What this environment holds exclusively on this machine, as ``{resource: what uses it}``
+        (``{"port 8080": "api"}``). No two environments of a file may claim the same resource."""
+        return {}
 
 
 class SettingsRegistry(Protocol):
@@ -139,6 +154,47 @@ class Environment:
 # --- loading -----------------------------------------------------------------------------------
 
 
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+
+
+def typed_text(model: type[BaseSettings], key: str, text: str) -> Any:
+    """``text`` (from an env var or ``--set``) as the type of ``key``; unchanged when it is not
+    of that type (the strict model then names the key, the text and the type expected)."""
+    field = model.model_fields.get(key)
+    kind = field.annotation if field is not None else None
+    value = text.strip()
+    if kind is bool:
+        lowered = value.lower()
+        return True if lowered in _TRUE else False if lowered in _FALSE else text
+    if kind is int:
+        return int(value) if _INTEGER.match(value) else text
+    if kind is float:
+        try:
+            return float(value)
+        except ValueError:
+            return text
+    return text
+
+
+class _TextSource(PydanticBaseSettingsSource):
+    """Another source (environment variables) whose text values are read as their keys' types."""
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        return {
+            key: typed_text(self.settings_cls, key, value) if isinstance(value, str) else value
+            for key, value in self._inner().items()
+        }
+
+
 class _TableSource(PydanticBaseSettingsSource):
     """A settings source over one already-parsed TOML table (the lowest-priority source)."""
 
@@ -153,8 +209,11 @@ class _TableSource(PydanticBaseSettingsSource):
         return dict(self._table)
 
 
-def _with_table(base: type[EnvironmentSettings], table: Mapping[str, Any]) -> type[EnvironmentSettings]:
-    """``base`` with ``table`` as its file source, below env vars and init values (flags)."""
+def _with_table(
+    base: type[EnvironmentSettings], table: Mapping[str, Any], *, env_vars: bool = True
+) -> type[EnvironmentSettings]:
+    """``base`` with ``table`` as its file source, below env vars (unless ``env_vars`` is False)
+    and init values (flags)."""
 
     class _Loaded(base):  # type: ignore[valid-type,misc]
         @classmethod
@@ -166,7 +225,9 @@ def _with_table(base: type[EnvironmentSettings], table: Mapping[str, Any]) -> ty
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, _TableSource(settings_cls, table))
+            if not env_vars:
+                return (init_settings, _TableSource(settings_cls, table))
+            return (init_settings, _TextSource(settings_cls, env_settings), _TableSource(settings_cls, table))
 
     _Loaded.__name__ = base.__name__
     return _Loaded
@@ -286,12 +347,14 @@ def load_environment(
     model = registry.settings_model(target)
     project_root = config_file.parent if config_file else find_project_root(cwd)
     try:
-        values: dict[str, Any] = {**overrides, "name": name}
-        settings = _with_table(model, table)(**values)
+        values: dict[str, Any] = {k: typed_text(model, k, v) for k, v in overrides.items()}
+        settings = _with_table(model, table)(**values, name=name)
     except ValidationError as exc:
         raise _config_error(
             exc, model, name=name, table=table, overrides=overrides, config_file=config_file
         ) from None
+    if config_file is not None:
+        _check_claims(name, settings, tables, registry=registry, config_file=config_file)
     for key in model.RELATIVE_PATHS:
         path = getattr(settings, key, None)
         if path is not None and not path.is_absolute():
@@ -304,6 +367,49 @@ def load_environment(
         project_root=project_root,
         state_dir=state_root(project_root) / name,
     )
+
+
+def _check_claims(
+    name: str,
+    settings: EnvironmentSettings,
+    tables: Mapping[str, Mapping[str, Any]],
+    *,
+    registry: SettingsRegistry,
+    config_file: Path,
+) -> None:
+    """ConfigError when two environments of the file claim the same resource (a port).
+
+    The loaded environment counts with its flags and env vars; the others as the file sets them
+    (env vars are meant for the environment being loaded). One that does not load on its own is
+    left to its own load to report.
+    """
+    holders: dict[str, tuple[str, str]] = {}  # resource -> (environment, what uses it)
+    for other, table in tables.items():
+        found = settings if other == name else _file_settings(other, table, registry)
+        if found is None:
+            continue
+        for resource, what in found.claims().items():
+            if resource in holders:
+                first, first_what = holders[resource]
+                raise ConfigError(
+                    f"{config_file}: environments {first!r} and {other!r} both use {resource} "
+                    f"({first_what} of {first!r}, {what} of {other!r}); give each environment its own",
+                )
+            holders[resource] = (other, what)
+
+
+def _file_settings(
+    name: str, table: Mapping[str, Any], registry: SettingsRegistry
+) -> EnvironmentSettings | None:
+    """Environment ``name`` as the file alone sets it; None when it does not validate."""
+    target = str(table.get("target") or DEFAULT_TARGET)
+    if target not in registry.names() or "name" in table:
+        return None
+    try:
+        values: dict[str, Any] = {"name": name}  # the only init value: no flags for this one
+        return _with_table(registry.settings_model(target), table, env_vars=False)(**values)
+    except ValidationError:
+        return None
 
 
 def _config_error(
@@ -339,9 +445,13 @@ def _config_error(
                 f"(set it in [environments.{name}] or {ENV_PREFIX}{key.upper()})"
             )
             continue
-        value = error.get("input")
         source = _source(key, table, overrides, config_file)
-        lines.append(f"environment {name!r}: {where} = {value!r} ({source}): expected {_expectation(msg)}")
+        # The value as the user wrote it (a flag's text, not typed_text's reading of it); a part of
+        # a structured key (cloud_armor.process_requests_per_minute) as pydantic saw it.
+        given = error.get("input")
+        value = _as_given(key, overrides, given) if len(error["loc"]) == 1 else given
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)  # TOML spells true
+        lines.append(f"environment {name!r}: {where} = {shown} ({source}): expected {_expectation(msg)}")
     more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
     return ConfigError(lines[0] + more, detail="\n".join(lines))
 
@@ -349,6 +459,13 @@ def _config_error(
 def _expectation(msg: str) -> str:
     # pydantic says "Input should be ..."; we say "expected ...".
     return msg.removeprefix("Input should be ").removeprefix("input should be ")
+
+
+def _as_given(key: str, overrides: Mapping[str, str], value: Any) -> Any:
+    """The value as the user wrote it: the text of a flag or env var, before ``typed_text``."""
+    if key in overrides:
+        return overrides[key]
+    return os.environ.get(f"{ENV_PREFIX}{key.upper()}", value)
 
 
 def _source(

@@ -29,12 +29,22 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sreplat import pipes
 from sreplat.errors import SreplatError
 from sreplat.events import Event
 from sreplat.pipeline.checks import CheckResult, Verdict
 from sreplat.targets.base import OperationReport, PlanReport, StatusReport
 
 Report = OperationReport | StatusReport | PlanReport | Mapping[str, Any]
+
+
+class _Console(Console):
+    """A rich Console that, when its reader goes away, goes quiet instead of exiting 1 (rich's
+    default ``on_broken_pipe`` raises SystemExit(1)): the run and its exit code go on."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        pipes.discard(self.file)
 
 
 class Renderer(ABC):
@@ -96,8 +106,7 @@ class JsonRenderer(Renderer):
     def _line(self, obj: Mapping[str, Any]) -> None:
         text = json.dumps(obj, default=_json_default, ensure_ascii=False, separators=(",", ":"))
         with self._lock:
-            self._stream.write(text + "\n")
-            self._stream.flush()
+            pipes.write(self._stream, text + "\n")
 
     def start(self, *, verb: str, env: str, target: str, log_file: Path | None) -> None:
         self._line({"event": "run.start", "verb": verb, "env": env, "target": target, "log": log_file})
@@ -131,7 +140,7 @@ class JsonRenderer(Renderer):
             line["detail"] = error.detail
         self._line(line)
         # People watching a JSON run still see why it stopped.
-        print(f"error: {error.one_line()}", file=sys.stderr, flush=True)
+        pipes.write(sys.stderr, f"error: {error.one_line()}\n")
 
 
 # --- text ----------------------------------------------------------------------------------------
@@ -171,8 +180,8 @@ class TextRenderer(Renderer):
     def __init__(self, *, quiet: bool = False, verbosity: int = 0, interactive: bool | None = None):
         self.quiet = quiet
         self.verbosity = verbosity
-        self.err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else _width())
-        self.out = Console(highlight=False, width=None if sys.stdout.isatty() else _width())
+        self.err = _Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else _width())
+        self.out = _Console(highlight=False, width=None if sys.stdout.isatty() else _width())
         self.interactive = self.err.is_terminal if interactive is None else interactive
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}

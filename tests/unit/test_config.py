@@ -212,3 +212,115 @@ def test_parse_overrides() -> None:
     assert parse_overrides(["api-port=1", "x= y "]) == {"api_port": "1", "x": " y "}
     with pytest.raises(UsageError):
         parse_overrides(["novalue"])
+
+
+# --- strict types (issue 15, defect 5): TOML values carry their type; env vars and flags are text ---
+
+
+@pytest.mark.parametrize(
+    ("line", "fragments"),
+    [
+        ("api_port = 18080.0", ["api_port = 18080.0", "expected a valid integer"]),
+        ("api_port = true", ["api_port = true", "expected a valid integer"]),
+        ('api_port = "18080"', ["api_port = '18080'", "expected a valid integer"]),
+        ("workers = 2.0", ["workers = 2.0", "expected a valid integer"]),
+        ("protected = 1", ["protected = 1", "expected a valid boolean"]),
+        ('protected = "yes"', ["protected = 'yes'", "expected a valid boolean"]),
+        ("ready_timeout_s = true", ["ready_timeout_s = true", "expected a valid number"]),
+    ],
+)
+def test_file_values_of_the_wrong_type_are_type_errors(line: str, fragments: list[str]) -> None:
+    write_config(f"[environments.local]\n{line}\n")
+    with pytest.raises(ConfigError) as info:
+        load()
+    assert info.value.exit_code == ExitCode.USAGE
+    for fragment in fragments:
+        assert fragment in info.value.message
+    assert "greater than" not in info.value.message  # a type message, never a range message
+
+
+def test_file_values_of_the_right_type_load() -> None:
+    write_config("[environments.local]\napi_port = 18080\nprotected = true\nready_timeout_s = 30\n")
+    settings = load().settings
+    assert isinstance(settings, LocalSettings)
+    assert (settings.api_port, settings.protected, settings.ready_timeout_s) == (18080, True, 30.0)
+    assert type(settings.api_port) is int and type(settings.ready_timeout_s) is float
+
+
+def test_text_from_env_vars_and_flags_is_parsed_by_the_field_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SREPLAT_REDIS_PORT", " 17001 ")
+    monkeypatch.setenv("SREPLAT_PROTECTED", "TRUE")
+    monkeypatch.setenv("SREPLAT_READY_TIMEOUT_S", "2.5")
+    settings = load(overrides={"api_port": "18081", "workers": "3"}).settings
+    assert isinstance(settings, LocalSettings)
+    assert (settings.redis_port, settings.api_port, settings.workers) == (17001, 18081, 3)
+    assert settings.protected is True and settings.ready_timeout_s == 2.5
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        ({"api_port": "18080.0"}, ["api_port = '18080.0'", "--set api_port", "expected a valid integer"]),
+        ({"api_port": "true"}, ["api_port = 'true'", "expected a valid integer"]),
+        ({"protected": "maybe"}, ["protected = 'maybe'", "expected a valid boolean"]),
+    ],
+)
+def test_text_that_is_not_of_the_field_type_is_a_type_error(
+    overrides: dict[str, str], fragments: list[str]
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(overrides=overrides)
+    for fragment in fragments:
+        assert fragment in info.value.message
+
+
+# --- one machine, several environments: their ports must not clash (issue 15, defect 5) -----------
+
+TWO_LOCAL = """
+[environments.blue]
+target = "local"
+api_port = 18080
+redis_port = 16379
+worker_metrics_port = 19100
+
+[environments.green]
+target = "local"
+api_port = 28080
+redis_port = {green_redis}
+worker_metrics_port = 29100
+"""
+
+
+@pytest.mark.parametrize("loaded", ["blue", "green", "dev"])
+def test_a_port_two_environments_of_the_file_use_is_found_at_load(loaded: str) -> None:
+    path = write_config(TWO_LOCAL.format(green_redis=18080) + GCP_TOML)
+    with pytest.raises(ConfigError) as info:
+        load(loaded)
+    message = info.value.message
+    assert info.value.exit_code == ExitCode.USAGE
+    assert "'blue'" in message and "'green'" in message and "18080" in message
+    assert "api" in message and "redis" in message  # what each of them runs on that port
+    assert str(path) in message
+
+
+def test_distinct_ports_across_environments_load() -> None:
+    write_config(TWO_LOCAL.format(green_redis=26379) + GCP_TOML)
+    assert load("blue").name == "blue" and load("green").name == "green" and load("dev").name == "dev"
+
+
+def test_a_flag_moving_the_loaded_environment_onto_another_ones_port_is_refused() -> None:
+    write_config(TWO_LOCAL.format(green_redis=26379))
+    with pytest.raises(ConfigError, match=r"'blue' and 'green'.*28080"):
+        load("blue", overrides={"api_port": "28080"})
+    # ... and one moving it off a clash in the file is what the user asked for
+    write_config(TWO_LOCAL.format(green_redis=18080))
+    assert load("green", overrides={"redis_port": "26379"}).name == "green"
+
+
+def test_env_vars_apply_to_the_loaded_environment_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # SREPLAT_REDIS_PORT moves the environment being loaded; the others keep what the file says,
+    # so the variable does not make every environment of the file clash with each other.
+    write_config(TWO_LOCAL.format(green_redis=26379))
+    monkeypatch.setenv("SREPLAT_REDIS_PORT", "36379")
+    settings = load("blue").settings
+    assert isinstance(settings, LocalSettings) and settings.redis_port == 36379

@@ -23,8 +23,9 @@ CORE = ("sreplat", "sreplat.errors", "sreplat.events", "sreplat.cancel", "srepla
 SHARED_TOOLS = ("sreplat.tools.api_calls", "sreplat.tools.git", "sreplat.tools.http_probe")
 # package prefix → the prefixes its modules may import (the longest matching prefix decides).
 MAY_IMPORT: dict[str, tuple[str, ...]] = {
-    "sreplat.cli": ("sreplat.config", "sreplat.targets", "sreplat.pipeline", "sreplat.ui"),
-    "sreplat.ui": ("sreplat.pipeline", "sreplat.targets.base"),
+    "sreplat.cli": ("sreplat.config", "sreplat.targets", "sreplat.pipeline", "sreplat.ui", "sreplat.pipes"),
+    "sreplat.ui": ("sreplat.pipeline", "sreplat.targets.base", "sreplat.pipes"),
+    "sreplat.pipes": (),  # writing to a reader that went away; light enough for `sreplat version`
     "sreplat.config": (),
     "sreplat.targets": ("sreplat.config", "sreplat.targets.base"),  # the registry
     "sreplat.targets.base": ("sreplat.config", "sreplat.pipeline", "=sreplat.targets", *SHARED_TOOLS),

@@ -45,10 +45,11 @@ def doctor(session: Session) -> int:
 
 
 def version(output: str) -> int:
+    from sreplat import pipes
+
     facts = {"version": __version__, "python": platform.python_version()}
     if output == "json":
-        print(json.dumps({"event": "result", "verb": "version", **facts}))
+        pipes.write(sys.stdout, json.dumps({"event": "result", "verb": "version", **facts}) + "\n")
     else:
-        print(f"sreplat {__version__} (python {facts['python']})")
-    sys.stdout.flush()
+        pipes.write(sys.stdout, f"sreplat {__version__} (python {facts['python']})\n")
     return int(ExitCode.OK)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sreplat import pipes
 from sreplat.cli.options import (
     ConfigOpt,
     EnvOpt,
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None, *, seams: Seams | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        print("error: interrupted", file=sys.stderr)
+        pipes.write(sys.stderr, "error: interrupted\n")
         return 130
     except typer.TyperException as exc:  # bad flags, missing arguments, bad choices
         message = exc.format_message().strip().splitlines()[0]
@@ -250,8 +251,8 @@ def main(argv: list[str] | None = None, *, seams: Seams | None = None) -> int:
             import json
 
             line = {"event": "error", "exit_code": code, "type": "UsageError", "message": message}
-            print(json.dumps(line), flush=True)
-        print(f"error: {message} (see: sreplat --help)", file=sys.stderr)
+            pipes.write(sys.stdout, json.dumps(line) + "\n")
+        pipes.write(sys.stderr, f"error: {message} (see: sreplat --help)\n")
         return code
     return result if isinstance(result, int) else 0
 

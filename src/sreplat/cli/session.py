@@ -211,4 +211,6 @@ def _show(session: Session, error: SreplatError, verbose: bool) -> None:
     except Exception:  # the renderer itself failed: fall back to plain stderr
         import sys
 
-        print(f"error: {error.one_line()}", file=sys.stderr)
+        from sreplat import pipes
+
+        pipes.write(sys.stderr, f"error: {error.one_line()}\n")

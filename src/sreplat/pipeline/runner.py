@@ -152,12 +152,32 @@ def _alongside(pipeline: Pipeline) -> dict[str, tuple[str, ...]]:
 
 
 class _CtrlC:
-    pressed = False
+    """Ctrl-C presses, counted by the SIGINT handler and acted on by the scheduling loop.
+
+    The handler only counts: it runs in the main thread wherever that thread is, possibly inside
+    a write of a log record, and logging from there writes to the same stream again ("reentrant
+    call", printed as a "--- Logging error ---" traceback on the second Ctrl-C).
+    """
+
+    def __init__(self) -> None:
+        self.presses = 0
+        self._acknowledged = 1  # the first press is announced by the run's on_interrupt
+
+    @property
+    def pressed(self) -> bool:
+        return self.presses > 0
+
+    def pressed_again(self) -> bool:
+        """True once for each press after the first, when the loop gets to it."""
+        if self.presses > self._acknowledged:
+            self._acknowledged = self.presses
+            return True
+        return False
 
 
 @contextlib.contextmanager
 def _sigint_flag() -> Iterator[_CtrlC]:
-    """Turn SIGINT into a flag the scheduling loop polls, instead of a KeyboardInterrupt that
+    """Turn SIGINT into a count the scheduling loop polls, instead of a KeyboardInterrupt that
     could land between two lines of bookkeeping. Main thread only (elsewhere: unchanged)."""
     flag = _CtrlC()
     if threading.current_thread() is not threading.main_thread():
@@ -165,9 +185,7 @@ def _sigint_flag() -> Iterator[_CtrlC]:
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if flag.pressed:
-            log.warning("still stopping: waiting for the running steps to end")
-        flag.pressed = True
+        flag.presses += 1  # nothing else here: see _CtrlC
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -319,6 +337,8 @@ def run_pipeline(
                 try:
                     if ctrl_c.pressed:
                         run.on_interrupt()
+                    if ctrl_c.pressed_again():
+                        log.warning("still stopping: waiting for the running steps to end")
                     schedule(pool)
                     if not running:
                         break  # all done, or stopped, or the rest waits on a failed step

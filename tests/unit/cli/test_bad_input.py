@@ -71,6 +71,29 @@ def test_bad_config_file(cli: Cli, work: Path, state_root: Path) -> None:
     assert not state_root.exists()
 
 
+def test_a_float_port_in_the_file_is_a_type_error(cli: Cli, work: Path, state_root: Path) -> None:
+    (work / "sreplat.toml").write_text("[environments.local]\napi_port = 18080.0\n")
+    result = cli("bootstrap", "--yes")
+    assert result.code == 2
+    assert "api_port = 18080.0" in (line := one_line_error(result.err)) and "integer" in line
+    assert not state_root.exists()
+
+
+def test_two_environments_on_one_port_exit_2_naming_both(cli: Cli, work: Path, state_root: Path) -> None:
+    ports = port_settings()
+    (work / "sreplat.toml").write_text(
+        "[environments.blue]\n"
+        + "".join(f"{key} = {value}\n" for key, value in ports.items())
+        + f"[environments.green]\nredis_port = {ports['api_port']}\n"
+    )
+    for env in ("blue", "green"):
+        result = cli("--env", env, "bootstrap", "--yes")
+        assert result.code == 2
+        line = one_line_error(result.err)
+        assert "'blue' and 'green'" in line and f"port {ports['api_port']}" in line
+    assert not state_root.exists()
+
+
 def test_json_output_reports_usage_errors_as_json(cli: Cli) -> None:
     result = cli("status", "-o", "json", "--bogus")
     assert result.code == 2

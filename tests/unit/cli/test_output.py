@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,17 @@ from sreplat import __version__
 from tests.support.git_repo import GitRepo
 from tests.unit.cli.conftest import Cli
 
-BOOTSTRAP_STEPS = ["prepare", "release", "supervisord", "redis", "api", "workers", "verify"]
+BOOTSTRAP_STEPS = [
+    "prepare",
+    "release",
+    "orphans",
+    "supervisord",
+    "redis",
+    "api",
+    "workers",
+    "rollout",
+    "verify",
+]
 ANSI = re.compile(r"\x1b\[")
 
 
@@ -39,7 +51,7 @@ def test_plan_as_json_lines_has_the_same_steps(cli: Cli, state_root: Path) -> No
     assert lines[0]["event"] == "run.start" and lines[0]["log"] is None
     steps = [line for line in lines if line["event"] == "plan.step"]
     assert [s["step"] for s in steps] == BOOTSTRAP_STEPS
-    assert steps[4]["needs"] == ["redis", "release"]
+    assert steps[5]["needs"] == ["redis", "release"]
     assert lines[-1] == {
         "event": "result",
         "verb": "plan",
@@ -89,3 +101,41 @@ def test_doctor_lists_each_prerequisite_with_a_verdict(cli: Cli) -> None:
         assert name in checks
     assert checks["python"]["verdict"] == "healthy"
     assert checks["terraform"].get("required") is False
+
+
+SREPLAT = [sys.executable, "-c", "import sys; from sreplat.cli.main import main; sys.exit(main())"]
+
+
+def _with_closed_stdout(argv: list[str], cwd: Path, *, close_stderr: bool = False) -> tuple[int, str]:
+    """Run sreplat whose reader went away before it printed (``sreplat status | head -0``)."""
+    child = subprocess.Popen(
+        [*SREPLAT, *argv],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if close_stderr else subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    child.stdout.close()  # the only read end: every write of the child now fails with EPIPE
+    err = b"" if close_stderr or child.stderr is None else child.stderr.read()
+    return child.wait(timeout=120), err.decode()
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["status"], 3),  # never bootstrapped: unhealthy
+        (["status", "-o", "json"], 3),
+        (["plan"], 0),
+        (["version"], 0),
+        (["version", "-o", "json"], 0),
+    ],
+)
+def test_a_closed_pipe_keeps_the_verdicts_exit_code(work: Path, argv: list[str], code: int) -> None:
+    returned, err = _with_closed_stdout(argv, work)
+    assert returned == code, err
+    assert "Traceback" not in err and "Exception ignored" not in err and "Broken pipe" not in err
+
+
+def test_a_closed_pipe_for_both_streams_keeps_the_exit_code(work: Path) -> None:
+    # sreplat status 2>&1 | head -0: errors cannot be shown either; the code still says it all
+    assert _with_closed_stdout(["status", "-v"], work, close_stderr=True)[0] == 3

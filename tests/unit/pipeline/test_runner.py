@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from sreplat.pipeline import (
     StepStatus,
     plan,
     run_pipeline,
+    runner,
 )
 
 
@@ -313,3 +316,64 @@ def test_wait_until_reports_the_last_reason() -> None:
     ctx = StepContext("s")
     with pytest.raises(OperationFailed, match="thing never came within 0s: still 3"):
         ctx.wait_until(lambda: "still 3", timeout_s=0.05, what="thing never came", interval_s=0.01)
+
+
+def test_a_second_ctrl_c_while_a_log_record_is_being_written_is_not_a_logging_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 15: a second Ctrl-C sometimes printed a "--- Logging error ---" traceback.
+
+    A Python signal handler runs in the main thread wherever it happens to be, here in the middle
+    of writing a log record to a pipe: the write blocks (the pipe is full), SIGINT interrupts it
+    (EINTR), and the handler runs inside BufferedWriter.write. A handler that logs writes to the
+    same BufferedWriter: "RuntimeError: reentrant call", which logging prints as a Logging error.
+    """
+    read_fd, write_fd = os.pipe()
+    stream = os.fdopen(write_fd, "w", encoding="utf-8")
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger("sreplat")
+    root.addHandler(handler)
+    root.propagate = False  # keep the 200 KB record out of pytest's own log capture
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def second_ctrl_c_then_drain() -> None:
+        time.sleep(0.3)  # the main thread is blocked in write() by then: the pipe holds 64 KiB
+        signal.pthread_kill(main, signal.SIGINT)
+        time.sleep(0.3)
+        with os.fdopen(read_fd, "rb") as reader:
+            while reader.read(1 << 16):
+                pass
+
+    drain = threading.Thread(target=second_ctrl_c_then_drain)
+    try:
+        with runner._sigint_flag() as ctrl_c:
+            signal.raise_signal(signal.SIGINT)  # the first Ctrl-C
+            assert ctrl_c.pressed
+            drain.start()
+            logging.getLogger("sreplat.test").warning("x" * 200_000)  # blocks until drained
+    finally:
+        root.removeHandler(handler)
+        root.propagate = True
+        stream.close()
+        drain.join(timeout=10)
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "reentrant call" not in err, err[:2000]
+
+
+def test_each_further_ctrl_c_is_acknowledged_once_by_the_scheduling_loop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def presses_twice(ctx: StepContext) -> StepResult:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert ctx.cancel.wait(10)  # the runner saw the first press
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)  # a step that takes its time to stop: the loop sees the second press
+        return StepResult.ok()
+
+    with caplog.at_level(logging.WARNING, logger="sreplat"):
+        result = run_pipeline(Pipeline("p", (Step("s", presses_twice),)))
+    assert result.interrupted
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("interrupted: stopping p" in m for m in messages) == 1
+    assert sum("still stopping" in m for m in messages) == 1

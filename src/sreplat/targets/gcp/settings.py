@@ -21,7 +21,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    model_validator,
+)
 from pydantic_settings import NoDecode
 
 from sreplat.config import EnvironmentSettings
@@ -159,8 +169,9 @@ class CloudArmor(BaseModel):
     """The optional Cloud Armor policy on the API: a per-client-IP rate limit of POST /process."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    enabled: bool = False
-    process_requests_per_minute: int = Field(600, ge=1, le=100000)
+    # Strict like every key of sreplat.toml: ``enabled = 1`` is a type error, not True.
+    enabled: StrictBool = False
+    process_requests_per_minute: StrictInt = Field(600, ge=1, le=100000)
 
 
 class GcpSettings(EnvironmentSettings):
@@ -178,7 +189,7 @@ class GcpSettings(EnvironmentSettings):
     project: ProjectId
     region: Region
     domain: Hostname = Field(description="DNS zone the platform's hosts live in")
-    protected: bool = Field(True, description="refuse `destroy` unless --force-protected")
+    protected: StrictBool = Field(True, description="refuse `destroy` unless --force-protected")
     api_host: Hostname = Field(description="public host of the API (default: api.<domain>)")
     state_bucket: BucketName = Field(
         description="GCS bucket of Terraform state (default: <project>-sreplat-tfstate)"
@@ -217,7 +228,7 @@ class GcpSettings(EnvironmentSettings):
     dns_resolvers: Resolvers = Field(
         "8.8.8.8,1.1.1.1", description="public resolvers `status` asks (comma-separated IP[:port])"
     )
-    ready_timeout_s: float = Field(900.0, gt=0, le=7200, description="how long rollouts may take")
+    ready_timeout_s: StrictFloat = Field(900.0, gt=0, le=7200, description="how long rollouts may take")
     stacks_dir: Path | None = Field(None, description="Terraform stacks (default: terraform/stacks)")
     charts_dir: Path | None = Field(None, description="Helm charts (default: helm)")
 

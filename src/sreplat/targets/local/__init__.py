@@ -35,7 +35,7 @@ from sreplat.pipeline.checks import Check
 from sreplat.pipeline.step import Pipeline
 from sreplat.targets import Seams
 from sreplat.targets.base import Target
-from sreplat.targets.local import doctor, status
+from sreplat.targets.local import doctor, orphans, status
 from sreplat.targets.local.bootstrap import Bootstrap, is_git_repo
 from sreplat.targets.local.context import LocalContext
 from sreplat.targets.local.deploy import Deploy
@@ -69,7 +69,10 @@ class LocalTarget(Target):
                     hint="run `sreplat destroy` first, or undo the change",
                 )
             return  # its ports are ours
-        busy = ports.taken(self.configured.ports.values())
+        # Ports held by this environment's own processes (left by a dead supervisord) are ours:
+        # the bootstrap stops those first.
+        ours = {f.pid for f in orphans.find(self.local)}
+        busy = [p for p in ports.taken(self.configured.ports.values()) if ports.holder(p).pid not in ours]
         if busy:
             names = {port: what for what, port in self.configured.ports.items()}
             port = busy[0]

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from sreplat.errors import OperationFailed, UsageError
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
-from sreplat.targets.local import probes, settings
+from sreplat.targets.local import orphans, probes, rollout, settings
 from sreplat.targets.local.context import LocalContext
+from sreplat.targets.local.deploy import Deploy
 from sreplat.targets.local.layout import write_if_changed
 from sreplat.targets.local.programs import redis_conf
 from sreplat.targets.local.waits import give_up_if_fatal, wait_ready, wait_workers
@@ -36,9 +37,16 @@ class Bootstrap:
                 ),
                 Step("release", self.release, description="make sure a release of the apps is current"),
                 Step(
+                    "orphans",
+                    self.stop_orphans,
+                    needs=("prepare",),
+                    description="stop what a dead supervisord left running (gracefully)",
+                    resumable=False,
+                ),
+                Step(
                     "supervisord",
                     self.start_supervisord,
-                    needs=("prepare",),
+                    needs=("orphans",),
                     description="start supervisord",
                     resumable=False,
                 ),
@@ -64,9 +72,16 @@ class Bootstrap:
                     resumable=False,
                 ),
                 Step(
+                    "rollout",
+                    self.finish_rollout,
+                    needs=("api", "workers"),
+                    description="finish a deploy that was interrupted (rolled back if it fails)",
+                    resumable=False,
+                ),
+                Step(
                     "verify",
                     self.verify,
-                    needs=("api", "workers"),
+                    needs=("rollout",),
                     description="check the release the API serves",
                     resumable=False,
                     verifies=True,
@@ -109,6 +124,14 @@ class Bootstrap:
         release_dirs.save_state(current=release.id, previous=None, activated_at=round(time.time(), 3))
         release_dirs.record(release, "activated", "bootstrap")
         return StepResult.ok(f"release {release.short} ({release.source})")
+
+    def stop_orphans(self, ctx: StepContext) -> StepResult:
+        found = orphans.find(self.local)
+        if not found:
+            return StepResult.skipped("none")
+        ctx.progress(f"stopping {orphans.describe(found)}")
+        orphans.stop(self.local, found)
+        return StepResult.ok(f"stopped {len(found)} process(es) left by a dead supervisord")
 
     def start_supervisord(self, ctx: StepContext) -> StepResult:
         supervisor = self.local.supervisor
@@ -158,6 +181,15 @@ class Bootstrap:
             local.supervisor.start_process(name)
         wait_workers(local, ctx, len(names))
         return StepResult.ok(f"{len(names)} registered")
+
+    def finish_rollout(self, ctx: StepContext) -> StepResult:
+        # We hold the environment's lock: a rollout record here belongs to a deploy that died.
+        unfinished = rollout.read(self.local.release_dirs)
+        if unfinished is None:
+            return StepResult.skipped("none unfinished")
+        ctx.progress(f"finishing the interrupted {unfinished.what()}")
+        Deploy(self.local, unfinished.release).activate(ctx)
+        return StepResult.ok(f"finished the interrupted {unfinished.what()}")
 
     def verify(self, ctx: StepContext) -> StepResult:
         local = self.local

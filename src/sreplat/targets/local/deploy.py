@@ -4,7 +4,6 @@ back to the previous release when the new one does not come up; then prune old r
 
 from __future__ import annotations
 
-import functools
 import shutil
 import sys
 import time
@@ -14,9 +13,9 @@ from typing import NoReturn
 from sreplat import proc
 from sreplat.errors import Interrupted, OperationFailed, SreplatError
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
-from sreplat.targets.local import probes
+from sreplat.targets.local import probes, rollout
 from sreplat.targets.local.context import LocalContext
-from sreplat.targets.local.waits import wait_ready, wait_serving, wait_workers
+from sreplat.targets.local.waits import wait_ready, wait_restarted_worker, wait_serving
 from sreplat.tools.local.release_dirs import ReleaseDir
 from sreplat.tools.local.supervisor import ProcessInfo
 
@@ -119,18 +118,22 @@ class Deploy:
             activated_at = float(state.get("activated_at") or 0)
             serving = probes.serving(self.local.api_url())
             if serving == new.version and self._workers_started_after(activated_at):
+                rollout.end(store)  # an interrupted run may have got this far
                 return StepResult.skipped(f"{new.short} is already live", release=sha, version=new.version)
+            rollout.begin(store, release=sha, previous=previous)
         else:
             previous = current
             activated_at = round(time.time(), 3)
+            rollout.begin(store, release=sha, previous=previous)  # before anything changes
             store.switch(sha)
             store.save_state(current=sha, previous=previous, activated_at=activated_at)
         try:
             self._roll(ctx, new, stale=lambda info: info.started_at < activated_at)
         except Interrupted:
-            raise  # a re-run resumes the same switch
+            raise  # a re-run resumes the same switch (the rollout record says so meanwhile)
         except SreplatError as exc:
             self._roll_back(ctx, new, previous, activated_at, exc)
+        rollout.end(store)
         store.record(new, "activated")
         return StepResult.ok(
             f"{new.short} live (previous {str(previous)[:12] or '-'})",
@@ -147,24 +150,30 @@ class Deploy:
         store, logs = self.local.release_dirs, self.local.layout.logs_dir
         reason = exc.message
         if not previous or not store.has(str(previous)):
+            rollout.end(store)  # failed, not interrupted: this run says what happened
             store.record(new, "deploy-failed", reason)
             raise OperationFailed(
                 f"deploy of {new.short} failed: {reason}; no previous release to go back to"
             ) from exc
         old = store.get(str(previous))
         ctx.progress(f"rolling back to {old.short}: {reason}")
+        rollout.begin(store, release=old.id, previous=None, rollback_of=new.id)
         store.switch(old.id)
         store.save_state(current=old.id, previous=None, activated_at=round(time.time(), 3))
         store.record(new, "deploy-failed", reason)
         try:
             # Only workers started since the failed switch run the new code.
             self._roll(ctx, old, stale=lambda info: info.started_at >= int(activated_at))
+        except Interrupted:
+            raise
         except SreplatError as again:
+            rollout.end(store)
             raise OperationFailed(
                 f"deploy of {new.short} failed ({reason}) "
                 f"and so did the rollback to {old.short}: {again.message}",
                 hint=f"see {logs}",
             ) from exc
+        rollout.end(store)
         store.record(old, "rolled-back", f"after {new.short} failed")
         raise OperationFailed(
             f"deploy of {new.short} failed: {reason}; rolled back to {old.short}", hint=f"see {logs}"
@@ -183,25 +192,20 @@ class Deploy:
             # instead of waiting out supervisord's growing retry delay.
             ctx.progress(f"restarting the API ({info.state}) on {release.short}")
             supervisor.stop_process("api")
-            supervisor.start_process("api")
-        wait_serving(local, ctx, release.version)
+            info = supervisor.start_process("api")
+        wait_serving(local, ctx, release.version, api_pid=info.pid)
         wait_ready(local, ctx)
-        names = local.worker_names()
-        for index, name in enumerate(names):
+        # One worker at a time, each up on the release before the next is touched: a release
+        # whose worker crashes stops the rollout at the first one.
+        for index, name in enumerate(local.worker_names()):
             worker = supervisor.process(name)
             if worker.running and not stale(worker):
                 continue
             ctx.progress(f"warm restart of {name}")
             supervisor.stop_process(name)
-            supervisor.start_process(name)
-            wait_workers(local, ctx, len(names))
+            started = supervisor.start_process(name)
             port = local.live.worker_ports[index]
-            ctx.wait_until(
-                functools.partial(probes.worker_release_mismatch, port, release.version),
-                timeout_s=local.live.ready_timeout_s,
-                what=f"{name} did not report release {release.version}",
-                hint=f"see {local.layout.log(name)}",
-            )
+            wait_restarted_worker(local, ctx, name, pid=started.pid, port=port, version=release.version)
 
     def _workers_started_after(self, when: float) -> bool:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sreplat.errors import OperationFailed
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
+from sreplat.targets.local import orphans
 from sreplat.targets.local.context import LocalContext
 from sreplat.tools.local import ports, processes
 
@@ -46,7 +47,7 @@ class Destroy:
         found = processes.find(self.local.layout.marker)
         if found:
             ctx.progress(f"stopping {len(found)} leftover process(es)")
-            processes.stop([f.pid for f in found])
+            orphans.stop(self.local, found)
         busy = ports.wait_free(self.local.live.ports.values(), timeout_s=30)
         if busy:
             who = ", ".join(f"{p} ({ports.holder(p).describe()})" for p in busy)

@@ -76,6 +76,8 @@ def supervisor_config(
                 stdout_log=layout.log(name),
                 environment={
                     **common,
+                    # Loopback like everything else here (the apps' default is 0.0.0.0, for pods).
+                    "WORKER_METRICS_HOST": "127.0.0.1",
                     "WORKER_METRICS_PORT": str(port),
                     "PROMETHEUS_MULTIPROC_DIR": str(layout.runtime_dir / "metrics" / name),
                 },

@@ -7,9 +7,10 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+from collections.abc import Mapping
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, StrictFloat, StrictInt, model_validator
 
 from sreplat.config import EnvironmentSettings
 from sreplat.targets.local.layout import Layout, write_if_changed
@@ -23,7 +24,9 @@ def _ipv4_address(value: str) -> str:
     return value
 
 
-Port = Annotated[int, Field(ge=1024, le=65535)]
+# Strict: ``api_port = 18080.0`` or ``= true`` in the file is a type error (config.py reads text
+# from env vars and flags as these types first).
+Port = Annotated[StrictInt, Field(ge=1024, le=65535)]
 IPv4 = Annotated[str, AfterValidator(_ipv4_address)]
 
 
@@ -37,11 +40,13 @@ class LocalSettings(EnvironmentSettings):
     api_port: Port = 8080
     redis_port: Port = 6379
     worker_metrics_port: Port = Field(9100, description="metrics port of worker 1; worker N uses +N-1")
-    workers: int = Field(2, ge=1, le=16, description="RQ worker processes (one supervisord program each)")
-    api_workers: int = Field(2, ge=1, le=32, description="gunicorn worker processes of the API")
+    workers: StrictInt = Field(
+        2, ge=1, le=16, description="RQ worker processes (one supervisord program each)"
+    )
+    api_workers: StrictInt = Field(2, ge=1, le=32, description="gunicorn worker processes of the API")
     apps_dir: str = Field("apps/src", description="directory of the repo holding the apps' import package")
-    keep_releases: int = Field(5, ge=1, le=100, description="release directories kept after a deploy")
-    ready_timeout_s: float = Field(120.0, gt=0, le=3600, description="how long to wait for readiness")
+    keep_releases: StrictInt = Field(5, ge=1, le=100, description="release directories kept after a deploy")
+    ready_timeout_s: StrictFloat = Field(120.0, gt=0, le=3600, description="how long to wait for readiness")
 
     @property
     def worker_ports(self) -> tuple[int, ...]:
@@ -53,6 +58,10 @@ class LocalSettings(EnvironmentSettings):
         named = {"api": self.api_port, "redis": self.redis_port}
         named.update({f"worker-{i + 1} metrics": port for i, port in enumerate(self.worker_ports)})
         return named
+
+    def claims(self) -> Mapping[str, str]:
+        """Its TCP ports: two environments on one machine cannot listen on the same one."""
+        return {f"port {port}": what for what, port in self.ports.items()}
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> LocalSettings:

@@ -3,11 +3,13 @@ API, the workers (registered, on the current release), the queue and the release
 
 from __future__ import annotations
 
+import time
+from dataclasses import asdict
 from functools import partial
 from typing import Any
 
 from sreplat.pipeline.checks import Check, Finding, healthy, unhealthy, unknown
-from sreplat.targets.local import probes
+from sreplat.targets.local import orphans, probes, rollout
 from sreplat.targets.local.context import LocalContext
 from sreplat.targets.local.programs import QUEUE
 from sreplat.tools import http_probe
@@ -32,6 +34,13 @@ def status_checks(local: LocalContext) -> list[Check]:
 
 def supervisord(local: LocalContext) -> Finding:
     if not local.supervisor.running():
+        left = orphans.find(local)
+        if left:
+            return unhealthy(
+                f"not running; {orphans.describe(left)}",
+                hint="run `sreplat bootstrap` to restart them under supervisord (Redis keeps its data)",
+                orphans=[f.pid for f in left],
+            )
         return unhealthy("not running", hint="run `sreplat bootstrap`")
     return healthy(f"running, pid {local.supervisor.pid()}", pid=local.supervisor.pid())
 
@@ -109,6 +118,9 @@ def queue(local: LocalContext) -> Finding:
 
 def release(local: LocalContext) -> Finding:
     history = [e.to_dict() for e in local.release_dirs.history()[-10:]]
+    unfinished = rollout.read(local.release_dirs)
+    if unfinished is not None:
+        return _unfinished(unfinished, history)
     current = local.current_dir()
     if current is None:
         return unhealthy("no current release", history=history)
@@ -124,6 +136,20 @@ def release(local: LocalContext) -> Finding:
     if serving is not None and serving != current.version:
         return unhealthy(f"current is {current.version} but the API serves {serving}", **data)
     return healthy(f"{current.version}{suffix}", **data)
+
+
+def _unfinished(record: rollout.Rollout, history: list[dict[str, Any]]) -> Finding:
+    data: dict[str, Any] = {"rollout": asdict(record), "history": history}
+    if record.alive:
+        return unknown(f"{record.what()} in progress (pid {record.pid})", **data)
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at))
+    finish = f"`sreplat deploy --sha {record.release[:12]}` finishes it (so does `sreplat bootstrap`)"
+    back = f"; `sreplat deploy --sha {record.previous[:12]}` rolls it back" if record.previous else ""
+    return unhealthy(
+        f"{record.what()} was interrupted (started {since}, pid {record.pid} is gone)",
+        hint=finish + back,
+        **data,
+    )
 
 
 def duration(seconds: float) -> str:

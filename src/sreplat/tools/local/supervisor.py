@@ -351,10 +351,20 @@ class Supervisor:
         return self.process(name)
 
     def stop_process(self, name: str, *, timeout_s: float = 180.0) -> None:
+        """Stop ``name`` and wait until it stopped. One already STOPPING (a stop asked by a run
+        that died meanwhile) is waited for: supervisord refuses to stop it again."""
+        deadline = time.monotonic() + timeout_s
         info = self.process(name)
-        if info.state in ("STOPPED", "EXITED", "FATAL"):
+        while info.state == "STOPPING" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            info = self.process(name)
+        if info.state in ("STOPPED", "EXITED", "FATAL", "STOPPING"):
             return
         self.call("stopProcess", self.full_name(name), True, timeout=timeout_s)
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        """The last ``lines`` of the log supervisord writes for ``name``."""
+        return self._tail(name, lines)
 
     def signal(self, name: str, sig: str) -> None:
         self.call("signalProcess", self.full_name(name), sig)

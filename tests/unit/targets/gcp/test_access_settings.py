@@ -116,3 +116,24 @@ def test_bad_values_are_refused_with_their_key(extra: str, overrides: dict[str, 
 def test_bad_json_in_the_environment_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SREPLAT_CLOUD_ARMOR", "{enabled")
     assert "cloud_armor" in refused()
+
+
+@pytest.mark.parametrize(
+    ("extra", "overrides", "fragments"),
+    [
+        ("cloud_armor = { enabled = 1 }\n", {}, ["cloud_armor.enabled = 1", "expected a valid boolean"]),
+        (
+            "cloud_armor = { enabled = true, process_requests_per_minute = 60.0 }\n",
+            {},
+            ["cloud_armor.process_requests_per_minute = 60.0", "expected a valid integer"],
+        ),
+        ("", {"cloud_armor": '{"enabled": "yes"}'}, ["cloud_armor.enabled = 'yes'", "--set cloud_armor"]),
+    ],
+)
+def test_structured_values_are_strictly_typed_too(
+    extra: str, overrides: dict[str, str], fragments: list[str]
+) -> None:
+    # Issue 15's strict types reach the parts of a structured key: 1 is not true, 60.0 not 60.
+    message = refused(extra, **overrides)
+    for fragment in fragments:
+        assert fragment in message

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from sreplat.config import load_environment
 from sreplat.errors import UsageError
 from sreplat.pipeline import Verdict, run_checks
 from sreplat.targets import REGISTRY, load_target
-from sreplat.targets.local import LocalTarget, worker_release
+from sreplat.targets.local import LocalTarget, rollout, status, worker_release
+from sreplat.targets.local.programs import redis_conf
 from sreplat.targets.local.settings import record
 from tests.support.http_server import serving
 
@@ -35,10 +37,12 @@ def test_building_pipelines_and_checks_touches_nothing(target: LocalTarget) -> N
     assert [s.name for s in bootstrap.order()] == [
         "prepare",
         "release",
+        "orphans",
         "supervisord",
         "redis",
         "api",
         "workers",
+        "rollout",
         "verify",
     ]
     assert bootstrap.step("api").needs == ("redis", "release")
@@ -63,6 +67,19 @@ def test_processes_run_the_current_release_with_its_own_settings(target: LocalTa
     assert programs["redis"].command[-1] == str(target.env.state_dir / "redis" / "redis.conf")
 
 
+def test_every_local_process_listens_on_loopback_only(target: LocalTarget) -> None:
+    """Issue 15: the workers' /metrics listened on 0.0.0.0 while everything else binds 127.0.0.1.
+
+    sreplat-worker binds WORKER_METRICS_HOST (default 0.0.0.0, for pods scraped from other
+    nodes); a variable, not --metrics-host, so a release of the apps from before that flag still
+    starts (it ignores the variable)."""
+    programs = {p.name: p for p in target.local.supervisor.config.programs}
+    for name in ("worker-1", "worker-2", "worker-3"):
+        assert programs[name].environment["WORKER_METRICS_HOST"] == "127.0.0.1"
+    assert programs["api"].command[2].startswith("127.0.0.1:")
+    assert "bind 127.0.0.1" in redis_conf(target.configured, target.env.state_dir)
+
+
 def test_settings_changed_since_bootstrap_are_named(target: LocalTarget) -> None:
     bootstrapped = target.configured.model_copy(update={"api_port": 18081})
     record(target.local.layout, bootstrapped)  # what bootstrap writes
@@ -80,6 +97,25 @@ def test_deploy_needs_a_git_repository(target: LocalTarget) -> None:
 def test_status_of_a_missing_environment(target: LocalTarget) -> None:
     [result] = run_checks(target.status_checks())
     assert result.verdict is Verdict.UNHEALTHY and result.summary == "not bootstrapped"
+
+
+def test_a_rollout_whose_deploy_is_gone_is_named_with_the_commands(target: LocalTarget) -> None:
+    store = target.local.release_dirs
+    rollout.begin(store, release="b" * 40, previous="a" * 40)
+    record = rollout.read(store)
+    assert record is not None and record.alive  # this process wrote it and still runs
+    # the same record from a deploy that died: another start time for the pid (or no pid at all)
+    store.save_state(rollout={**asdict(record), "pid_started": record.pid_started + 1})
+    gone = rollout.read(store)
+    assert gone is not None and not gone.alive
+    finding = status.release(target.local)
+    assert finding.verdict is Verdict.UNHEALTHY
+    assert finding.summary.startswith(f"deploy of {'b' * 12} was interrupted")
+    assert finding.hint is not None
+    assert f"sreplat deploy --sha {'b' * 12}` finishes it" in finding.hint
+    assert f"sreplat deploy --sha {'a' * 12}` rolls it back" in finding.hint
+    rollout.end(store)
+    assert rollout.read(store) is None
 
 
 METRICS = """\
