@@ -157,7 +157,7 @@ def test_ctrl_c_during_a_rollout_and_during_the_load_balancer_teardown(
     # Stopping is immediate, so the upgrade stays as applied; the same deploy run again resumes
     # after the images, waits again and, the rollout still failing, goes back to the recorded
     # revisions (not to the unready ones the interrupted run left).
-    world.configure(ready_timeout_s=3)
+    world.configure(ready_timeout_s=6)  # room for the first reads on a loaded machine
     again = world.cli("deploy", "--sha", new)
     assert again.code == 1, again.err[-2000:]
     assert again.steps()["images"] == "resumed"
