@@ -21,6 +21,9 @@ declare -A test_needs=(
   [debootstrap]=debootstrap
   # bench-apps: the HTTP load generator (baseline and sreplat-api driven the same way)
   [wrk]=wrk
+  # SLO rules and the Alertmanager configuration, checked and unit-tested by the real tools
+  [promtool]=prometheus
+  [amtool]=prometheus-alertmanager
 )
 
 declare -n needs="${purpose}_needs"

@@ -64,6 +64,8 @@ KINDS = [
     Kind("monitoring.googleapis.com", "v1", "podmonitorings", "PodMonitoring"),
     Kind("networking.gke.io", "v1beta1", "frontendconfigs", "FrontendConfig"),
     Kind("cloud.google.com", "v1", "backendconfigs", "BackendConfig"),
+    Kind("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    Kind("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
 ]
 _BY_PATH = {(k.group, k.version, k.resource): k for k in KINDS}
 _BY_RESOURCE = {(k.group, k.resource): k for k in KINDS}
