@@ -10,6 +10,8 @@ purpose="${1:?usage: system-deps.sh up|test}"
 declare -A up_needs=(
   [redis-server]=redis-server
   [git]=git
+  # the local Prometheus (SLO rules, the local dashboard)
+  [prometheus]=prometheus
 )
 declare -A test_needs=(
   [redis-server]=redis-server
@@ -23,6 +25,7 @@ declare -A test_needs=(
   [wrk]=wrk
   # SLO rules and the Alertmanager configuration, checked and unit-tested by the real tools
   [promtool]=prometheus
+  [prometheus]=prometheus
   [amtool]=prometheus-alertmanager
 )
 

@@ -5,7 +5,9 @@ Processes (one supervisord per environment, its socket and config in the state d
 - ``redis``: redis-server, append-only file on, data in ``<state>/redis/data``;
 - ``api``: ``sreplat-api`` (gunicorn), bound to ``api_host:api_port``;
 - ``worker-N``: ``sreplat-worker --workers 1``, one supervisord program each (group ``workers``),
-  so they restart one at a time and the queue is never left without a worker.
+  so they restart one at a time and the queue is never left without a worker;
+- ``prometheus``: Debian's Prometheus on 127.0.0.1, scraping the API and every worker and
+  evaluating the SLO rules (``observability``); its UI is the local dashboard.
 
 Each is restarted by supervisord if it dies; logs go to ``<state>/logs/``.
 
@@ -27,16 +29,18 @@ processes), ``local_bootstrap``, ``local_deploy``, ``local_destroy`` (the pipeli
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from sreplat.config import Environment
 from sreplat.errors import OperationFailed, UsageError
+from sreplat.logs import LogLine, LogQuery
 from sreplat.pipeline.checks import Check
 from sreplat.pipeline.step import Pipeline
 from sreplat.targets import Seams
 from sreplat.targets.base import Target
 from sreplat.targets.local import doctor as local_doctor
+from sreplat.targets.local import logs as local_logs
 from sreplat.targets.local import status as local_status
 from sreplat.targets.local.bootstrap import Bootstrap, is_git_repo
 from sreplat.targets.local.context import LocalContext
@@ -144,3 +148,6 @@ class LocalTarget(Target):
 
     def doctor_checks(self) -> Sequence[Check]:
         return local_doctor.doctor_checks(self.local)
+
+    def logs(self, query: LogQuery) -> Iterator[LogLine]:
+        return local_logs.lines(self.local, query)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sreplat.errors import OperationFailed, UsageError
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
+from sreplat.targets.local import observability
 from sreplat.targets.local import probes as local_probes
 from sreplat.targets.local import settings as local_settings
 from sreplat.targets.local.context import LocalContext
@@ -32,7 +33,7 @@ class Bootstrap:
                 Step(
                     "prepare",
                     self.prepare,
-                    description="write redis and supervisord config",
+                    description="write redis, supervisord and Prometheus config (SLO rules)",
                     resumable=False,
                 ),
                 Step("release", self.release, description="make sure a release of the apps is current"),
@@ -65,9 +66,16 @@ class Bootstrap:
                     resumable=False,
                 ),
                 Step(
+                    "prometheus",
+                    self.start_prometheus,
+                    needs=("prepare", "supervisord"),
+                    description=f"start Prometheus on 127.0.0.1:{s.prometheus_port} (SLO rules)",
+                    resumable=False,
+                ),
+                Step(
                     "verify",
                     self.verify,
-                    needs=("api", "workers"),
+                    needs=("api", "workers", "prometheus"),
                     description="check the release the API serves",
                     resumable=False,
                     verifies=True,
@@ -87,9 +95,11 @@ class Bootstrap:
         changed = write_if_changed(layout.redis_conf, redis_conf(local.configured, layout.redis_data))
         changed |= local.supervisor.write_config()
         changed |= local_settings.record(layout, local.configured)
-        if not changed:
-            return StepResult.skipped("config unchanged", state_dir=str(layout.state_dir))
-        return StepResult.ok(f"config in {layout.state_dir}", state_dir=str(layout.state_dir))
+        prometheus_changed = observability.write_files(local)
+        data = {"state_dir": str(layout.state_dir), "_prometheus_changed": prometheus_changed}
+        if not (changed or prometheus_changed):
+            return StepResult.skipped("config unchanged", **data)
+        return StepResult.ok(f"config in {layout.state_dir}", **data)
 
     def release(self, ctx: StepContext) -> StepResult:
         releases = self.local.releases
@@ -160,6 +170,30 @@ class Bootstrap:
         wait_workers(local, ctx, len(names))
         return StepResult.ok(f"{len(names)} registered")
 
+    def start_prometheus(self, ctx: StepContext) -> StepResult:
+        local = self.local
+        prometheus = observability.api(local)
+        url = observability.prometheus_url(local.live)
+        info = local.supervisor.process("prometheus")
+        if info.running and prometheus.ready():
+            if not ctx.outputs["prepare"].get("_prometheus_changed", True):
+                return StepResult.skipped(f"already running (pid {info.pid})", prometheus_url=url)
+            local.supervisor.signal("prometheus", "HUP")  # re-reads prometheus.yml and the rules
+            return StepResult.ok(f"reloaded its configuration (pid {info.pid})", prometheus_url=url)
+        local.supervisor.start_process("prometheus")
+
+        def probe() -> str | None:
+            give_up_if_fatal(local, "prometheus", what="Prometheus")
+            return None if prometheus.ready() else "/-/ready does not answer 200 yet"
+
+        ctx.wait_until(
+            probe,
+            timeout_s=local.live.ready_timeout_s,
+            what="Prometheus did not become ready",
+            hint=f"see {local.layout.log('prometheus')}",
+        )
+        return StepResult.ok(f"ready at {url}", prometheus_url=url)
+
     def verify(self, ctx: StepContext) -> StepResult:
         local = self.local
         api = local.api_url()
@@ -183,6 +217,8 @@ class Bootstrap:
             then=f"curl -s {api}/jobs/<job_id>",
             stop_it=f"sreplat --env {local.env.name} destroy",
             logs=str(local.layout.logs_dir),
+            prometheus_url=observability.prometheus_url(local.live),
+            dashboard=observability.dashboard_url(local.live),
         )
 
 
