@@ -11,7 +11,7 @@ from sreplat import __version__
 from tests.cli.conftest import Cli
 from tests.support.git_repo import GitRepo
 
-BOOTSTRAP_STEPS = ["prepare", "release", "supervisord", "redis", "api", "workers", "verify"]
+BOOTSTRAP_STEPS = ["prepare", "release", "supervisord", "redis", "prometheus", "api", "workers", "verify"]
 ANSI = re.compile(r"\x1b\[")
 
 
@@ -39,7 +39,7 @@ def test_plan_as_json_lines_has_the_same_steps(cli: Cli, state_root: Path) -> No
     assert lines[0]["event"] == "run.start" and lines[0]["log"] is None
     steps = [line for line in lines if line["event"] == "plan.step"]
     assert [s["step"] for s in steps] == BOOTSTRAP_STEPS
-    assert steps[4]["needs"] == ["redis", "release"]
+    assert steps[5]["needs"] == ["redis", "release"]
     assert lines[-1] == {
         "event": "result",
         "verb": "plan",
@@ -58,6 +58,7 @@ def test_plan_of_deploy_resolves_the_sha(cli: Cli, work: Path, state_root: Path)
         "export",
         "smoke-test",
         "activate",
+        "rules",
         "prune",
     ]
     assert lines[-1]["sha"] == sha

@@ -36,12 +36,15 @@ def test_building_pipelines_and_checks_touches_nothing(target: LocalTarget) -> N
         "release",
         "supervisord",
         "redis",
+        "prometheus",
         "api",
         "workers",
         "verify",
     ]
     assert bootstrap.step("api").needs == ("redis", "release")
-    assert [s.name for s in target.deploy("a" * 40).order()] == ["export", "smoke-test", "activate", "prune"]
+    assert bootstrap.step("verify").needs == ("api", "workers", "prometheus")
+    deploy = [s.name for s in target.deploy("a" * 40).order()]
+    assert deploy == ["export", "smoke-test", "activate", "rules", "prune"]
     assert [s.name for s in target.destroy(keep_data=True).order()] == ["stop", "leftovers"]
     target.status_checks()
     target.doctor_checks()
@@ -51,7 +54,7 @@ def test_building_pipelines_and_checks_touches_nothing(target: LocalTarget) -> N
 def test_processes_run_the_current_release_with_its_own_settings(target: LocalTarget) -> None:
     config = target.supervisor.config
     programs = {p.name: p for p in config.programs}
-    assert list(programs) == ["redis", "api", "worker-1", "worker-2", "worker-3"]
+    assert list(programs) == ["redis", "api", "worker-1", "worker-2", "worker-3", "prometheus"]
     api = programs["api"]
     assert api.command[1:] == ("--bind", "127.0.0.1:18080", "--workers", "2")
     assert api.environment["PYTHONPATH"] == str(target.env.state_dir / "releases" / "current" / "src")

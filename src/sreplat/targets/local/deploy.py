@@ -59,6 +59,7 @@ class Deploy:
                 Step(
                     "rules",
                     self.rules,
+                    needs=("activate",),
                     description="regenerate Prometheus' config and SLO rules; reload it if they changed",
                     resumable=False,
                 ),
