@@ -11,7 +11,7 @@ ENV    ?= local
 PYTEST_ARGS ?=
 
 .PHONY: help up down status test check lint typecheck pytest system-deps-up system-deps-test \
-        bench bench-apps bench-cli bench-images bench-gcp clean lock
+        bench bench-apps bench-cli bench-images bench-gcp clean lock screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -92,6 +92,11 @@ bench-images: system-deps-test $(VENV)/.dev  ## image builds: concurrent vs seri
 
 bench-gcp: $(VENV)/.dev  ## gcp status/bootstrap against latency-injected doubles
 	$(PY) benchmarks/bench_gcp.py
+
+# --- docs -------------------------------------------------------------------------------------
+screenshot: $(VENV)/.runtime  ## docs/slo-burn-rate.png: the local Prometheus SLO graph, real traffic, headless Chromium
+	scripts/system-deps.sh screenshot
+	$(PY) scripts/screenshot_slo.py
 
 clean:  ## remove the virtualenv and caches (not environment state)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

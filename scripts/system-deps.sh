@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a purpose needs, when running as root and they are missing.
-# Usage: scripts/system-deps.sh up|test
+# Usage: scripts/system-deps.sh up|test|screenshot
 # Not root: prints what is missing and how to install it, and fails only if something is missing.
 set -euo pipefail
 
-purpose="${1:?usage: system-deps.sh up|test}"
+purpose="${1:?usage: system-deps.sh up|test|screenshot}"
 
 # command -> Debian package
 declare -A up_needs=(
@@ -27,6 +27,14 @@ declare -A test_needs=(
   [promtool]=prometheus
   [prometheus]=prometheus
   [amtool]=prometheus-alertmanager
+)
+
+# make screenshot: the local platform plus a headless browser for the README's SLO graph
+declare -A screenshot_needs=(
+  [redis-server]=redis-server
+  [git]=git
+  [prometheus]=prometheus
+  [chromium]=chromium
 )
 
 declare -n needs="${purpose}_needs"

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sreplat.config import Environment
 from sreplat.errors import OperationFailed, SreplatError, ToolMissing, UsageError
+from sreplat.logs import LogLine, LogQuery
 from sreplat.pipeline.checks import Check, Finding, healthy, unhealthy, unknown
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
 from sreplat.targets import Seams
@@ -50,6 +51,7 @@ from sreplat.targets.gcp.context import (
     ReleaseRecord,
     short_reason,
 )
+from sreplat.targets.gcp.observability import Observability
 from sreplat.targets.gcp.seams import GcpSeams
 from sreplat.targets.gcp.settings import GcpSettings
 from sreplat.targets.gcp.stacks import Stacks
@@ -73,6 +75,7 @@ class GcpTarget(Target):
         self.ctx = GcpContext(env, seams.part(self.name, GcpSeams) or GcpSeams())
         self.stacks = Stacks(self.ctx)
         self.preflight = gcp_status.Preflight(self.ctx)  # shared by status and status --drift
+        self.observability = Observability(self.ctx)
         self.allow_dirty = False
         self.recover = False
 
@@ -91,11 +94,13 @@ class GcpTarget(Target):
                 f"{self.env.repo} has uncommitted changes: images tagged with HEAD would not be HEAD",
                 hint="commit or stash them, or pass --allow-dirty",
             )
+        self.observability.check()  # SLO files and the SMTP password, before anything starts
         # Before the lock, the run log and the state dir: without credentials nothing can start.
         self.ctx.require_access()
 
     def check_deploy(self, sha: str) -> None:
         self.ctx.check_layout()
+        self.observability.check()
         state = self.ctx.stack_state(CLUSTER)
         if state is None or state.empty:
             raise UsageError(
@@ -127,7 +132,10 @@ class GcpTarget(Target):
                 "api and worker images",
             ),
             Step(
-                "platform", self._release_step("platform"), (CLUSTER,), "release platform (network policies)"
+                "platform",
+                self._release_step("platform"),
+                (CLUSTER, FOUNDATION),
+                "release platform (network policies, collector, Grafana, SLO rules, alerting)",
             ),
             Step("redis", self._release_step("redis"), ("platform",), "release redis"),
             Step(
@@ -281,13 +289,17 @@ class GcpTarget(Target):
     def _release_step(self, release: str) -> Any:
         def run(ctx: StepContext) -> StepResult:
             values: dict[str, Any] = {}
+            if release == "platform":
+                values = self.observability.platform_values(ctx.outputs[FOUNDATION]["_outputs"])
             if release in APPS:
                 images = ctx.outputs["images"]
+                foundation = ctx.outputs[FOUNDATION]["_outputs"]
                 values = gcp_releases.release_values(
                     release,
-                    foundation=ctx.outputs[FOUNDATION]["_outputs"],
+                    foundation=foundation,
                     images=images["_images"],
                     sha=str(images["sha"]),
+                    extra=self.observability.app_values(foundation),
                 )
             ctx.progress(f"helm: {release}")
             with self.ctx.helm(ctx.sink) as helm:
@@ -455,7 +467,13 @@ class GcpTarget(Target):
         foundation = self.ctx.outputs(FOUNDATION)
         images = ctx.outputs["images"]["_images"]
         values = {
-            app: gcp_releases.release_values(app, foundation=foundation, images=images, sha=sha)
+            app: gcp_releases.release_values(
+                app,
+                foundation=foundation,
+                images=images,
+                sha=sha,
+                extra=self.observability.app_values(foundation),
+            )
             for app in APPS
         }
         ctx.progress(f"helm: upgrading api and worker to {sha[:12]}")
@@ -594,6 +612,10 @@ class GcpTarget(Target):
 
     def drift_checks(self) -> Sequence[Check]:
         return gcp_status.drift_checks(self.stacks, self.preflight)
+
+    def logs(self, query: LogQuery) -> Iterator[LogLine]:
+        self.ctx.require_access()
+        return self.observability.logs(query)
 
     def doctor_checks(self) -> Sequence[Check]:
         return [

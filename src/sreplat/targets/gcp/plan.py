@@ -139,7 +139,14 @@ def helm_changes(
     foundation = _foundation_or_expected(target, blocked)
     sha, images = _images(target, foundation, sha, blocked)
     values = {
-        r: gcp_releases.release_values(r, foundation=foundation, images=images, sha=sha) for r in releases
+        r: gcp_releases.release_values(
+            r,
+            foundation=foundation,
+            images=images,
+            sha=sha,
+            extra=target.observability.values_for(r, foundation),
+        )
+        for r in releases
     }
     if blocked is not None or not _has_state(target, CLUSTER):
         # The charts render without a cluster: what would be installed is still worth showing.

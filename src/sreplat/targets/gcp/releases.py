@@ -63,10 +63,13 @@ def release_values(
     foundation: Mapping[str, Any],
     images: Mapping[str, Mapping[str, str]],
     sha: str,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``extra``: more top-level values (observability: ``targets.gcp.observability``)."""
     if release not in APPS:
-        return {}  # platform and redis: the charts' defaults are the production settings
-    return app_values(release, foundation=foundation, image=images[release], sha=sha)
+        # platform and redis: the charts' defaults are the production settings, plus ``extra``.
+        return dict(extra or {})
+    return {**app_values(release, foundation=foundation, image=images[release], sha=sha), **(extra or {})}
 
 
 def ensure_release(

@@ -134,6 +134,7 @@ def status_checks(ctx: GcpContext, stacks: Stacks, preflight: Preflight | None =
         ("workloads", workloads),
         ("endpoint", endpoint),
         ("queue", queue),
+        ("slo", slo),
     ]
     checks = [Check("state", lambda: state(ctx, preflight.gate()), CHECK_TIMEOUT_S)]
     checks += [Check(name, _gated(name, fn, ctx, preflight), CHECK_TIMEOUT_S) for name, fn in parts]
@@ -376,6 +377,12 @@ def queue(ctx: GcpContext) -> Finding:
     if not workers:
         return Finding(Verdict.UNHEALTHY, f"no worker reports in; {_n(depth)} jobs waiting", facts)
     return healthy(f"depth {_n(depth)}, {_n(failed)} failed in the last hour, {_n(workers)} workers", **facts)
+
+
+def slo(ctx: GcpContext) -> Finding:
+    from sreplat.targets.gcp.observability import Observability
+
+    return Observability(ctx).slo_check(timeout=CALL_BUDGET_S)
 
 
 def drift_check(stacks: Stacks) -> Finding:
