@@ -2,12 +2,15 @@
 (``/v1/projects/<p>/location/global/prometheus/api/v1/query``, GET or form POST).
 
 It does not evaluate PromQL: ``answers`` maps a metric name to the value a query that names it
-returns (a one-sample vector), ``None`` to an empty result (no series yet). A query naming no
-known metric is a problem, so a changed query cannot silently get a default.
+returns (a one-sample vector), ``None`` to an empty result (no series yet), or a list of
+``(labels, value)`` to a vector of labelled samples (recording rules' series, e.g. one per SLO;
+the value may be NaN, which the API writes as "NaN"). A query naming no known metric is a
+problem, so a changed query cannot silently get a default.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from typing import Any
@@ -21,7 +24,7 @@ class MonitoringDouble(DoubleServer):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.answers: dict[str, float | None] = {}
+        self.answers: dict[str, float | None | list[tuple[dict[str, str], float]]] = {}
         self.queries: list[str] = []
         path = r"/v1/projects/(?P<project>[^/]+)/location/global/prometheus/api/v1/query"
         self.route("GET", path, self._query)
@@ -39,5 +42,15 @@ class MonitoringDouble(DoubleServer):
             self.problems.append(f"query names no metric the double knows: {query}")
             return Response(400, {"status": "error", "errorType": "bad_data", "error": "unknown metric"})
         value = self.answers[names[0]]
-        result = [] if value is None else [{"metric": {}, "value": [time.time(), repr(float(value))]}]
+        samples = value if isinstance(value, list) else [] if value is None else [({}, value)]
+        result = [{"metric": labels, "value": [time.time(), _text(v)]} for labels, v in samples]
         return Response(body={"status": "success", "data": {"resultType": "vector", "result": result}})
+
+
+def _text(value: float) -> str:
+    """Sample values as the Prometheus API writes them: strings, NaN and Inf spelled out."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
