@@ -24,7 +24,7 @@ class MonitoringDouble(DoubleServer):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.answers: dict[str, float | None | list[tuple[dict[str, str], float]]] = {}
+        self.answers: dict[str, float | list[tuple[dict[str, str], float]] | None] = {}
         self.queries: list[str] = []
         path = r"/v1/projects/(?P<project>[^/]+)/location/global/prometheus/api/v1/query"
         self.route("GET", path, self._query)

@@ -44,8 +44,8 @@ from sreplat.tools.gcp.access import GcpEndpoints
 from sreplat.tools.gcp.cloud_dns import public_resolver
 from tests.doubles.artifact_registry import ArtifactRegistryDouble
 from tests.doubles.base import DoubleServer, Request
-from tests.doubles.cloudbuild import CloudBuildDouble
 from tests.doubles.cloud_logging import CloudLoggingDouble
+from tests.doubles.cloudbuild import CloudBuildDouble
 from tests.doubles.clouddns import CloudDnsDouble
 from tests.doubles.compute import ComputeDouble
 from tests.doubles.container import ContainerDouble

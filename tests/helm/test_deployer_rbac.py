@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from sreplat.errors import OperationFailed
-from sreplat.targets import gcp_releases
-from sreplat.tools.gke import ClusterAccess
-from sreplat.tools.helm import MAX_HISTORY, KubeAccess, ReleaseManager
+from sreplat.targets.gcp import releases as gcp_releases
+from sreplat.tools.gcp.gke import ClusterAccess
+from sreplat.tools.helm.access import KubeAccess
+from sreplat.tools.helm.manager import ReleaseManager
+from sreplat.tools.helm.upgrade import MAX_HISTORY
 from tests.doubles.fixtures import KUBE_TOKEN
 from tests.doubles.kube_controllers import WorkloadController, container_images
 from tests.doubles.kube_rbac import Attributes, RbacKubeDouble, role_allows

@@ -20,7 +20,8 @@ from sreplat_apps.settings import Settings
 from sreplat.slo.model import load_slos
 from sreplat.slo.render import helm_values, prometheus_rules_file
 from sreplat.slo.rules import GMP_GROUP_BY, RuleSettings, rule_groups
-from sreplat.tools.helm import KubeAccess, ReleaseManager
+from sreplat.tools.helm.access import KubeAccess
+from sreplat.tools.helm.manager import ReleaseManager
 from tests.doubles.fixtures import KUBE_TOKEN
 from tests.doubles.kube import KubeDouble
 from tests.doubles.kube_controllers import WorkloadController

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sreplat.tools.terraform import Terraform
+from sreplat.tools.terraform.driver import Terraform
 from tests.terraform.hcl import TERRAFORM_DIR
 
 
