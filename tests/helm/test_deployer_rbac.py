@@ -18,7 +18,7 @@ import pytest
 from sreplat.errors import OperationFailed
 from sreplat.targets.gcp import releases as gcp_releases
 from sreplat.tools.gcp.gke import ClusterAccess
-from sreplat.tools.helm.access import KubeAccess
+from sreplat.tools.helm.access import KubeAccess, SdkConnection
 from sreplat.tools.helm.manager import ReleaseManager
 from sreplat.tools.helm.upgrade import MAX_HISTORY
 from tests.doubles.fixtures import KUBE_TOKEN
@@ -76,7 +76,7 @@ def cluster(kube_tls: Any) -> Iterator[RbacKubeDouble]:
 
 def manager(cluster: RbacKubeDouble, ca_pem: str) -> ReleaseManager:
     access = KubeAccess.from_token(server=cluster.url, token=KUBE_TOKEN, ca_pem=ca_pem)
-    return ReleaseManager(access, namespace=NS, storage_driver="secret")
+    return ReleaseManager(SdkConnection(access, storage_driver="secret"), namespace=NS)
 
 
 def test_role_is_namespaced_bound_to_the_deployer_and_cannot_escalate() -> None:
@@ -110,7 +110,7 @@ def test_no_role_without_a_deployer() -> None:
 def test_a_deploy_needs_nothing_the_role_does_not_grant_and_the_role_grants_nothing_unused(
     cluster: RbacKubeDouble, kube_ca_pem: str
 ) -> None:
-    from sreplat.tools.kube import managed_certificate, workload_status
+    from sreplat.tools.kube.workloads import managed_certificate, workload_status
 
     old, new, bad = "a" * 40, "b" * 40, "bad" + "c" * 37
     # Bootstrap, as the person who runs it (cluster admin): namespace, every release.

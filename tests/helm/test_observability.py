@@ -20,7 +20,7 @@ from sreplat_apps.settings import Settings
 from sreplat.slo.model import load_slos
 from sreplat.slo.render import helm_values, prometheus_rules_file
 from sreplat.slo.rules import GMP_GROUP_BY, RuleSettings, rule_groups
-from sreplat.tools.helm.access import KubeAccess
+from sreplat.tools.helm.access import KubeAccess, SdkConnection
 from sreplat.tools.helm.manager import ReleaseManager
 from tests.doubles.fixtures import KUBE_TOKEN
 from tests.doubles.kube import KubeDouble
@@ -159,7 +159,7 @@ def test_grafana_provisions_the_managed_prometheus_frontend_and_every_dashboard(
 def manager(kube_double: KubeDouble, kube_ca_pem: str) -> Iterator[ReleaseManager]:
     kube_double.reactors.append(WorkloadController())  # workloads become ready when applied
     access = KubeAccess.from_token(server=kube_double.url, token=KUBE_TOKEN, ca_pem=kube_ca_pem)
-    with ReleaseManager(access, namespace="sreplat", storage_driver="memory") as m:
+    with ReleaseManager(SdkConnection(access, storage_driver="memory"), namespace="sreplat") as m:
         yield m
 
 
