@@ -5,9 +5,9 @@ Modelled on the documented method (cloud.google.com/logging/docs/reference/v2/re
 ``resourceNames`` is required; ``orderBy`` is ``timestamp asc`` (the default) or
 ``timestamp desc``; ``pageSize`` defaults to 50 and a value above 1000 is refused; more results
 come with a ``nextPageToken``. The filter is evaluated, not pattern-matched: the subset of the
-Logging query language sreplat writes — clauses on separate lines, all of which must hold
-(implicit AND), each ``<field> <op> "<value>"`` with ``=``, ``!=``, ``>``, ``>=``, ``<``, ``<=``,
-or ``<field>=("a" OR "b")``; fields are dotted paths into the LogEntry (``resource.labels.x``,
+Logging query language sreplat writes — clauses on separate lines or joined by a top-level
+``AND``, all of which must hold, each ``<field> <op> "<value>"`` (``=``, ``!=``, ``>``, ``>=``,
+``<``, ``<=``) or ``<field>=("a" OR "b")``; fields are dotted paths into the LogEntry (``resource.labels.x``,
 ``trace``, ``timestamp``, ``jsonPayload.x``); ``timestamp`` compares as a time. Anything else is
 recorded as a problem (the test fails) and answered 400, so an unmodelled query never passes.
 
@@ -36,6 +36,28 @@ def _time(value: str) -> datetime:
     value = re.sub(r"(\.\d{6})\d+", r"\1", value.replace("Z", "+00:00"))
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _conjuncts(text: str) -> list[str]:
+    """The clauses of a filter: separate lines and top-level ``AND`` both conjoin (the client
+    library appends ``AND timestamp>=...`` — 24 hours back — to a filter without a timestamp)."""
+    parts: list[str] = []
+    for line in text.splitlines():
+        current, depth, quoted, i = "", 0, False, 0
+        while i < len(line):
+            ch = line[i]
+            if ch == '"' and (i == 0 or line[i - 1] != "\\"):
+                quoted = not quoted
+            elif not quoted and ch in "()":
+                depth += 1 if ch == "(" else -1
+            if not quoted and depth == 0 and line.startswith(" AND ", i):
+                parts.append(current)
+                current, i = "", i + 5
+                continue
+            current += ch
+            i += 1
+        parts.append(current)
+    return [p.strip() for p in parts if p.strip()]
 
 
 def _lookup(entry: dict[str, Any], path: str) -> Any:
@@ -96,7 +118,7 @@ class CloudLoggingDouble(DoubleServer):
         text = body.get("filter", "")
         self.filters.append(text)
         try:
-            clauses = [self._clause(line) for line in text.splitlines() if line.strip()]
+            clauses = [self._clause(part) for part in _conjuncts(text)]
         except ValueError as exc:
             self.problems.append(f"filter the double cannot evaluate: {exc}")
             return self.error(400, f"filter: {exc}", "INVALID_ARGUMENT")
