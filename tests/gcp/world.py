@@ -77,7 +77,7 @@ NEEDS: dict[str, list[str]] = {
     "foundation": ["state-bucket"],
     "cluster": ["foundation"],
     "images": ["foundation"],
-    "platform": ["cluster"],
+    "platform": ["cluster", "foundation"],
     "redis": ["platform"],
     "api": ["redis", "images"],
     "worker": ["redis", "images"],
