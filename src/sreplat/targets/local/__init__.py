@@ -41,6 +41,7 @@ from sreplat.targets import Seams
 from sreplat.targets.base import Target
 from sreplat.targets.local import doctor as local_doctor
 from sreplat.targets.local import logs as local_logs
+from sreplat.targets.local import observability as local_observability
 from sreplat.targets.local import status as local_status
 from sreplat.targets.local.bootstrap import Bootstrap, is_git_repo
 from sreplat.targets.local.context import LocalContext
@@ -83,6 +84,7 @@ class LocalTarget(Target):
 
     def check_bootstrap(self) -> None:
         local_doctor.require_tools()
+        local_observability.slos(self.local)  # SloError (exit 2) before anything is created
         if self.supervisor.running():
             differences = self._differences()
             if differences:
@@ -119,6 +121,7 @@ class LocalTarget(Target):
         return sha
 
     def check_deploy(self, sha: str) -> None:
+        local_observability.slos(self.local)  # deploy regenerates the rules: they must load
         if not self.supervisor.running():
             raise OperationFailed(
                 f"{self.env.name} is not running; nothing deployed", hint="run `sreplat bootstrap` first"
