@@ -171,3 +171,27 @@ def test_logs_come_from_cloud_logging_one_trace_across_api_and_worker(world: Wor
     recent = world.cli("logs", "worker", "--since", "10m")
     assert [line["msg"] for line in recent.events("log")] == ["job finished"]
     assert recent.result["lines"] == 1
+
+
+def test_follow_polls_for_new_entries_and_shows_each_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sreplat.config import load_environment
+    from sreplat.logs import LogQuery
+    from sreplat.targets import REGISTRY, load_target
+    from sreplat.targets.gcp import observability
+
+    monkeypatch.setattr(observability, "FOLLOW_POLL_S", 0.05)
+    now = datetime.now(UTC)
+    ingest(world, app_line("api", "first", now - timedelta(seconds=5), TRACE), "api")
+    target = load_target(load_environment("dev", registry=REGISTRY), world.seams)
+    lines = target.logs(LogQuery(components=("api",), follow=True))
+
+    assert next(lines).message == "first"
+    ingest(world, app_line("api", "second", now - timedelta(seconds=1), TRACE), "api")
+    assert next(lines).message == "second"
+    # An entry ingested late, older than the newest one shown: still shown; none repeated.
+    ingest(world, app_line("api", "late", now - timedelta(seconds=3), TRACE), "api")
+    ingest(world, app_line("api", "third", now, TRACE), "api")
+    assert [next(lines).message, next(lines).message] == ["late", "third"]
+    assert all('timestamp>"' in f for f in world.logging.filters[1:])  # each poll from the last seen
