@@ -157,3 +157,17 @@ def test_prometheus_slo_check_and_logs_of_one_job(local_env: LocalEnv) -> None:
             follower.kill()
             follower.wait()
     assert Path(env.state_dir / "prometheus" / "slo-rules.yml").is_file()
+
+    # An environment up since before Prometheus was added (its supervisord knows no such
+    # program): bootstrap makes supervisord read the new config and starts Prometheus.
+    supervisorctl(env, "stop", "prometheus")
+    supervisorctl(env, "remove", "prometheus")
+    conf = env.state_dir / "supervisor" / "supervisord.conf"
+    text = conf.read_text()
+    start = text.index("[program:prometheus]")
+    end = text.find("\n[", start + 1)
+    conf.write_text(text[:start] + (text[end + 1 :] if end != -1 else ""))
+    upgraded = env.sreplat("bootstrap", "-o", "json")
+    assert upgraded.code == 0, upgraded.err
+    assert {s["step"]: s["status"] for s in upgraded.result()["steps"]}["prometheus"] == "ok"
+    assert env.status()["checks"]["process prometheus"]["verdict"] == "healthy"

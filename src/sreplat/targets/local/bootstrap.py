@@ -93,7 +93,11 @@ class Bootstrap:
         for folder in (layout.logs_dir, layout.redis_data, layout.runtime_dir, layout.releases_dir):
             folder.mkdir(parents=True, exist_ok=True)
         changed = write_if_changed(layout.redis_conf, redis_conf(local.configured, layout.redis_data))
-        changed |= local.supervisor.write_config()
+        config_changed = local.supervisor.write_config()
+        if config_changed and local.supervisor.running():
+            # Up since an older sreplat: let it manage the programs added since (Prometheus).
+            local.supervisor.add_new_programs()
+        changed |= config_changed
         changed |= local_settings.record(layout, local.configured)
         prometheus_changed = observability.write_files(local)
         data = {"state_dir": str(layout.state_dir), "_prometheus_changed": prometheus_changed}
@@ -180,7 +184,9 @@ class Bootstrap:
                 return StepResult.skipped(f"already running (pid {info.pid})", prometheus_url=url)
             local.supervisor.signal("prometheus", "HUP")  # re-reads prometheus.yml and the rules
             return StepResult.ok(f"reloaded its configuration (pid {info.pid})", prometheus_url=url)
-        local.supervisor.start_process("prometheus")
+        # wait: it is ready within startsecs, before supervisord calls it RUNNING (status would
+        # show it STARTING right after bootstrap otherwise).
+        local.supervisor.start_process("prometheus", wait=True)
 
         def probe() -> str | None:
             give_up_if_fatal(local, "prometheus", what="Prometheus")
