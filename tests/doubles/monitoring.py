@@ -1,5 +1,7 @@
 """Google Cloud Managed Service for Prometheus double: the Prometheus HTTP API's instant query
-(``/v1/projects/<p>/location/global/prometheus/api/v1/query``, GET or form POST).
+(``GET /v1/projects/<p>/location/global/prometheus/api/v1/query?query=...``; the reference,
+monitoring/api/ref_v3/rest/v1/projects.location.prometheus.api.v1/query, documents GET with an
+empty body, so nothing else is routed).
 
 It does not evaluate PromQL: ``answers`` maps a metric name to the value a query that names it
 returns (a one-sample vector), ``None`` to an empty result (no series yet), or a list of
@@ -14,7 +16,6 @@ import math
 import re
 import time
 from typing import Any
-from urllib.parse import parse_qs
 
 from tests.doubles.base import DoubleServer, Request, Response
 
@@ -28,14 +29,12 @@ class MonitoringDouble(DoubleServer):
         self.queries: list[str] = []
         path = r"/v1/projects/(?P<project>[^/]+)/location/global/prometheus/api/v1/query"
         self.route("GET", path, self._query)
-        self.route("POST", path, self._query)
 
     def _query(self, req: Request) -> Response:
         query = req.param("query")
-        if query is None and req.body:
-            query = (parse_qs(req.body.decode()).get("query") or [None])[0]
-        if not query:
-            return Response(400, {"status": "error", "errorType": "bad_data", "error": "no query"})
+        problem = "the body must be empty" if req.body else None if query else "no query"
+        if problem:
+            return Response(400, {"status": "error", "errorType": "bad_data", "error": problem})
         self.queries.append(query)
         names = [n for n in self.answers if re.search(rf"\b{re.escape(n)}\b", query)]
         if not names:
