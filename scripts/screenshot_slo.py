@@ -9,6 +9,7 @@ dashboard URL ``bootstrap`` printed, and destroys the environment. ``make screen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -41,7 +42,8 @@ CHROMIUM_FLAGS = [
 
 
 def sreplat(flags: list[str], env: dict[str, str], *args: str) -> dict[str, object]:
-    done = subprocess.run([*SREPLAT, *args, "-o", "json", *flags], env=env, capture_output=True, text=True)
+    argv = [*SREPLAT, *args, "-o", "json", *flags]
+    done = subprocess.run(argv, check=False, env=env, capture_output=True, text=True)
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode not in (0, 3):
         raise SystemExit(f"sreplat {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -50,13 +52,11 @@ def sreplat(flags: list[str], env: dict[str, str], *args: str) -> dict[str, obje
 
 def post(api: str, n: int) -> None:
     body = json.dumps({"task": "echo", "payload": {"n": n}}).encode()
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 - our own loopback API
         f"{api}/process", data=body, headers={"Content-Type": "application/json"}, method="POST"
     )
-    try:
-        urllib.request.urlopen(request, timeout=5).close()  # noqa: S310 - our own loopback API
-    except urllib.error.HTTPError:
-        pass  # the 503s are the point
+    with contextlib.suppress(urllib.error.HTTPError):  # the 503s are the point
+        urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
 
 
 def traffic(api: str, seconds: float) -> None:
@@ -83,7 +83,8 @@ def main() -> None:
         ctl = [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(conf)]
         try:
             facts = sreplat(flags, env, "bootstrap", "--yes")["facts"]
-            assert isinstance(facts, dict)
+            if not isinstance(facts, dict):
+                raise SystemExit(f"bootstrap gave no facts: {facts!r}")
             api, dashboard = str(facts["api_url"]), str(facts["dashboard"])
             print(f"up: {api}; dashboard {dashboard}", flush=True)
             traffic(api, 60)  # healthy traffic: burn rate 0
