@@ -91,13 +91,18 @@ def _job_status(port: int, job_id: str) -> str | None:
     return json.loads(body)["status"] if status == 200 else None
 
 
-def _enqueue(port: int) -> str:
+def _try_enqueue(port: int) -> str | None:
     sock, reader = connect(port)
     with sock:
         sock.sendall(post())
         status, _headers, body = reader.response()
-    assert status == 202
-    return str(json.loads(body)["job_id"])
+    return str(json.loads(body)["job_id"]) if status == 202 else None
+
+
+def _enqueue(port: int) -> str:
+    job_id = _try_enqueue(port)
+    assert job_id is not None
+    return job_id
 
 
 def test_a_hung_redis_gives_fast_503s_and_both_apps_resume_when_it_answers(
@@ -119,7 +124,15 @@ def test_a_hung_redis_gives_fast_503s_and_both_apps_resume_when_it_answers(
         answers = _hammer(port, stopped_at, until=stopped_at + HANG_S)
         hangable_redis.process.send_signal(signal.SIGCONT)
 
+        # Each gunicorn worker has its own circuit and closes it on its own probe's first answer
+        # (every 0.5 s, or after its pending PING's timeout): /readyz from one worker says nothing
+        # of the other, so every request must be accepted again within a timeout and a probe.
         wait_for(lambda: http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200, 10, "/readyz again")
+        wait_for(
+            lambda: all(_try_enqueue(port) for _ in range(6)),  # spread over both workers
+            REDIS_TIMEOUT_S + 3,
+            "POST /process accepted again by every worker",
+        )
         second = _enqueue(port)
         wait_for(lambda: _job_status(port, second) == "finished", 30, "a job after the hang")
         assert _children(worker.pid) == worker_processes  # waited for Redis, never crashed

@@ -6,6 +6,11 @@ and what is its digest".
 With ``require_token`` set, the v1 API wants ``Bearer <token>`` and the v2 API does what
 Artifact Registry does: a ``401`` with a ``Bearer realm=...`` challenge, and a token endpoint that
 swaps Basic ``oauth2accesstoken:<token>`` for a registry token.
+
+Manifests can be put under a tag (v2 ``PUT .../manifests/<tag>``) with the repository's immutable
+tags (``dockerConfig.immutableTags``, which the foundation stack turns on): a new tag is always
+allowed, the same manifest under the same tag changes nothing, and a tag that names another image
+cannot be moved (400). ``immutable_tags = False`` lets tags move, as a mutable repository does.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ class ArtifactRegistryDouble(DoubleServer):
         manifests = r"/v2/(?P<project>[^/]+)/(?P<repo>[^/]+)/(?P<image>.+)/manifests/(?P<ref>[^/]+)"
         self.route("GET", manifests, self._manifest)
         self.route("HEAD", manifests, self._manifest)
+        self.route("PUT", manifests, self._put_manifest)
+        self.immutable_tags = True
 
     # --- seeding ------------------------------------------------------------------------------
     def add_repository(self, project: str, location: str, repository: str) -> None:
@@ -173,7 +180,8 @@ class ArtifactRegistryDouble(DoubleServer):
         challenge = f'Bearer realm="{self.url}/v2/token",service="{self.registry_host}"'
         parts = request.path.split("/manifests/")[0].removeprefix("/v2/")
         if "/manifests/" in request.path:
-            challenge += f',scope="repository:{parts}:pull"'
+            actions = "pull,push" if request.method == "PUT" else "pull"
+            challenge += f',scope="repository:{parts}:{actions}"'
         return Response(
             401,
             {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]},
@@ -190,6 +198,35 @@ class ArtifactRegistryDouble(DoubleServer):
 
     def _ping(self, req: Request) -> Response:
         return Response(body={}, headers={"Docker-Distribution-API-Version": "registry/2.0"})
+
+    def _put_manifest(self, req: Request) -> Response:
+        project, repository, image, ref = (req.match[k] for k in ("project", "repo", "image", "ref"))
+        stored = StoredImage(req.body)
+        if ref.startswith("sha256:") and ref != stored.digest:
+            return Response(400, {"errors": [{"code": "DIGEST_INVALID", "message": "digest does not match"}]})
+        repo = next((r for r in self.repositories if (r[0], r[2]) == (project, repository)), None)
+        if repo is None:
+            return Response(404, {"errors": [{"code": "NAME_UNKNOWN", "message": "repository not found"}]})
+        by_digest = self.images.setdefault((*repo, image), {})
+        holder = next((d for d, s in by_digest.items() if ref in s.tags), None)
+        if holder is not None and holder != stored.digest and self.immutable_tags:
+            return Response(
+                400,
+                {
+                    "errors": [
+                        {
+                            "code": "TAG_INVALID",
+                            "message": f"tag {ref} is immutable: it names {holder} and cannot be moved",
+                        }
+                    ]
+                },
+            )
+        for other in by_digest.values():
+            other.tags.discard(ref)
+        kept = by_digest.setdefault(stored.digest, stored)
+        if not ref.startswith("sha256:"):
+            kept.tags.add(ref)
+        return Response(201, headers={"Docker-Content-Digest": stored.digest, "Location": req.path})
 
     def _manifest(self, req: Request) -> Response:
         project, repository, image, ref = (req.match[k] for k in ("project", "repo", "image", "ref"))

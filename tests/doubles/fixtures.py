@@ -6,7 +6,7 @@ a double must not pass for a behaviour of sreplat.
 
 ``gcp_access`` is a ``GcpAccess`` whose endpoints point at the GCP doubles and whose credentials
 are a fixed bearer token (``GCP_TOKEN``) that the doubles require (the CLI gets endpoints through
-the seams of tests/gcp/world.py instead). ``kube_double`` serves HTTPS
+the seams of tests/unit/targets/gcp/world.py instead). ``kube_double`` serves HTTPS
 with a throwaway CA (``kube_ca_pem``) and requires ``KUBE_TOKEN``, as a GKE control plane does.
 """
 

@@ -28,16 +28,6 @@ def _git(repo: Path, *args: str, ok_codes: tuple[int, ...] = (0,)) -> proc.ProcR
     )
 
 
-def repo_root(start: Path) -> Path:
-    """The top of the git work tree containing ``start``; UsageError when there is none."""
-    result = _git(
-        start if start.is_dir() else start.parent, "rev-parse", "--show-toplevel", ok_codes=(0, 128)
-    )
-    if result.returncode != 0 or not result.stdout.strip():
-        raise UsageError(f"{start} is not inside a git repository", hint="run sreplat from a git checkout")
-    return Path(result.stdout.strip())
-
-
 def resolve_sha(repo: Path, rev: str) -> str:
     """The full 40-hex commit SHA ``rev`` names in ``repo``; UsageError if it names no commit."""
     if not rev or rev.startswith("-") or any(ch.isspace() for ch in rev):
@@ -64,6 +54,26 @@ def has_path(repo: Path, sha: str, path: str) -> bool:
     """Whether commit ``sha`` contains ``path`` (a file or a directory)."""
     result = _git(repo, "cat-file", "-e", f"{sha}:{path.strip('/')}", ok_codes=(0, 1, 128))
     return result.returncode == 0
+
+
+def changed_paths(repo: Path, under: str) -> list[str]:
+    """Paths under ``under`` (repository-relative) that differ from HEAD: modified or deleted in
+    the work tree, staged, or untracked and not ignored (``.gitignore``). Renames give both names."""
+    result = _git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", under.strip("/"))
+    fields = result.stdout.split("\0")
+    paths: list[str] = []
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        status, path = entry[:2], entry[3:]
+        paths.append(path)
+        if "R" in status or "C" in status:  # -z: the original name follows as its own field
+            paths.append(fields[i])
+            i += 1
+    return paths
 
 
 def is_dirty(repo: Path, *, include_untracked: bool = True) -> bool:

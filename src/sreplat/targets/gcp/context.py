@@ -1,35 +1,37 @@
 """What every gcp verb needs to know about its environment, found lazily and once per process.
 
 - names and places: the state bucket and prefixes, the cluster, the charts and stacks folders;
-- endpoints (``SREPLAT_GCP_<SERVICE>_ENDPOINT``, the real Google APIs by default) and
-  credentials, resolved on first use (google-auth is slow to import) and shared by every thread;
+- what the session injected (``seams``: endpoints, the public DNS resolver, the Helm connection,
+  where the load balancer answers) and the credentials, resolved on first use (google-auth is slow
+  to import) and shared by every thread;
 - the Terraform stacks' outputs, read from their state objects in the bucket — the same source
   ``terraform_remote_state`` reads — so deploy and status need no ``terraform init`` and no local
   state (a CI runner has none);
-- the cluster connection (endpoint, CA and token from the Container API; nothing on disk);
-- the environment's release record (``<state prefix>/release.json`` in the bucket): which SHA
-  runs, with which image digests;
+- the cluster connection (the control plane's DNS-based endpoint from the Container API, a
+  Google access token, the system's trust store; nothing on disk);
 - whether Google Cloud can be reached at all (``access_problem``): missing or unusable
   credentials are found once, so a verb says so once instead of once per call.
 
-Nothing here changes anything except ``write_release``/``delete_release``.
+Nothing here changes anything.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sreplat.cancel import CancelToken
 from sreplat.config import Environment
 from sreplat.errors import OperationFailed, SreplatError, UsageError
 from sreplat.events import EventSink, discard
+from sreplat.targets.gcp.data import FoundationOutputs
 from sreplat.targets.gcp.seams import GcpSeams
 from sreplat.targets.gcp.settings import GcpSettings
 from sreplat.tools.api_calls import AccessDenied, ApiUnreachable, CallTimeout, PermissionDenied
@@ -40,22 +42,24 @@ if TYPE_CHECKING:
     from sreplat.tools.gcp.gcs_state import StackState
     from sreplat.tools.gcp.gke import ClusterAccess
     from sreplat.tools.helm.manager import ReleaseManager
-    from sreplat.tools.images.pipeline import ImageManifest
 
 NAMESPACE = "sreplat"
 FOUNDATION = "foundation"
 CLUSTER = "cluster"
 STACKS = (FOUNDATION, CLUSTER)
-# Install order (docs/contracts.md): the namespace-wide policies first, then what the apps need.
-RELEASES = ("platform", "redis", "api", "worker")
-APPS = ("api", "worker")
-RELEASE_RECORD = "release.json"
+# Helm releases, in install order (docs/contracts.md): the namespace-wide policies first, then
+# what the apps need.
+HELM_RELEASES = ("platform", "redis", "api", "worker")
+LOCK_OBJECT = "lock.json"
+NAMESPACE_MANIFEST = "namespace.yaml"  # in the charts folder
 # A token from the Container API's caller lives an hour; reconnect well before.
 CLUSTER_ACCESS_TTL_S = 1800.0
 # A Container API that just could not be reached is not asked again this soon: the callers
 # waiting on the same lock (status checks) would each wait out a deadline of their own.
 CLUSTER_RETRY_AFTER_S = 15.0
 ACCESS_PROBE_S = 15.0
+# How often rollouts are looked at while waiting for them.
+ROLLOUT_POLL_S = 1.0
 
 
 def short_reason(problem: SreplatError) -> str:
@@ -81,50 +85,6 @@ def out_of_reach(problem: SreplatError) -> bool:
     if isinstance(problem, PermissionDenied):
         return False  # a missing role on one resource says nothing about the others
     return isinstance(problem, AccessDenied | ApiUnreachable | CallTimeout)
-
-
-@dataclass(frozen=True)
-class ReleaseRecord:
-    """What the environment runs: the SHA, its images (the manifest of docs/contracts.md) and the
-    Helm revisions of the apps when it was recorded."""
-
-    sha: str
-    images: Mapping[str, Mapping[str, str]]
-    deployed_at: str = ""
-    revisions: Mapping[str, int] = field(default_factory=dict)
-
-    def pinned(self, app: str) -> str:
-        image = self.images[app]
-        return f"{image['repository']}@{image['digest']}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "sha": self.sha,
-            "images": {app: dict(image) for app, image in sorted(self.images.items())},
-            "deployed_at": self.deployed_at,
-            "revisions": dict(self.revisions),
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> ReleaseRecord:
-        try:
-            return cls(
-                sha=str(data["sha"]),
-                images={str(a): {k: str(v) for k, v in i.items()} for a, i in data["images"].items()},
-                deployed_at=str(data.get("deployed_at", "")),
-                revisions={str(k): int(v) for k, v in (data.get("revisions") or {}).items()},
-            )
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise OperationFailed(f"the release record is unreadable: {exc}") from exc
-
-    @classmethod
-    def of(cls, manifest: ImageManifest, revisions: Mapping[str, int]) -> ReleaseRecord:
-        return cls(
-            sha=manifest.sha,
-            images=manifest.to_json()["images"],
-            deployed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            revisions=dict(revisions),
-        )
 
 
 # What the checks and steps import (sharing google.api_core, proto-plus, requests, urllib3...).
@@ -194,8 +154,13 @@ class GcpContext:
         return f"{self.settings.state_prefix.strip('/')}/{stack}"
 
     @property
-    def release_object(self) -> str:
-        return f"{self.settings.state_prefix.strip('/')}/{RELEASE_RECORD}"
+    def lock_object(self) -> str:
+        """The environment lock's object in the state bucket (tools/gcp/gcs_lock.py)."""
+        return f"{self.settings.state_prefix.strip('/')}/{LOCK_OBJECT}"
+
+    @property
+    def namespace_manifest(self) -> Path:
+        return self.charts_dir / NAMESPACE_MANIFEST
 
     @property
     def stacks_dir(self) -> Path:
@@ -216,6 +181,12 @@ class GcpContext:
         """Where the load balancer on the ingress ``address`` answers HTTPS."""
         return self.seams.load_balancer(address)
 
+    def fingerprint(self, *extra: str) -> str:
+        """Identifies a pipeline's inputs: the settings that shape what is created, and ``extra``."""
+        s = self.settings
+        shaping = [s.project, s.region, s.domain, s.api_host, s.state_bucket, s.state_prefix, *extra]
+        return hashlib.sha256(json.dumps(shaping).encode()).hexdigest()[:16]
+
     def check_layout(self) -> None:
         """UsageError unless the stacks and charts this environment needs are where expected."""
         for stack in STACKS:
@@ -224,12 +195,17 @@ class GcpContext:
                     f"Terraform stack {stack!r} not found in {self.stacks_dir}",
                     hint="run sreplat from the sreplat checkout, or set stacks_dir in sreplat.toml",
                 )
-        for release in RELEASES:
+        for release in HELM_RELEASES:
             if not (self.chart(release) / "Chart.yaml").is_file():
                 raise UsageError(
                     f"Helm chart {release!r} not found in {self.charts_dir}",
                     hint="run sreplat from the sreplat checkout, or set charts_dir in sreplat.toml",
                 )
+        if not self.namespace_manifest.is_file():
+            raise UsageError(
+                f"the namespace manifest {NAMESPACE_MANIFEST} is not in {self.charts_dir}",
+                hint="run sreplat from the sreplat checkout, or set charts_dir in sreplat.toml",
+            )
 
     # --- access --------------------------------------------------------------------------------
     @property
@@ -287,6 +263,10 @@ class GcpContext:
                 )
             return self._states[stack]
 
+    def foundation(self, *, timeout: float = 30.0) -> FoundationOutputs:
+        """The foundation stack's outputs; UsageError when it was never applied."""
+        return FoundationOutputs.from_outputs(self.outputs(FOUNDATION, timeout=timeout))
+
     def outputs(self, stack: str, *, timeout: float = 30.0) -> dict[str, Any]:
         """The stack's outputs; UsageError when the stack was never applied (or is destroyed)."""
         state = self.stack_state(stack, timeout=timeout)
@@ -300,7 +280,8 @@ class GcpContext:
 
     # --- the cluster ---------------------------------------------------------------------------
     def cluster_access(self, *, timeout: float = 30.0) -> ClusterAccess:
-        """Endpoint, CA and a fresh token (cached for a while); ClusterNotReady/ResourceMissing."""
+        """The DNS-based endpoint and a fresh token (cached for a while);
+        ClusterNotReady/ResourceMissing."""
         from sreplat.tools.gcp.gke import connect
 
         with self._cluster_lock:
@@ -311,7 +292,11 @@ class GcpContext:
             if self._cluster is None or now - self._cluster[0] > CLUSTER_ACCESS_TTL_S:
                 try:
                     found = connect(
-                        self.access, self.settings.region, self.settings.cluster_name, timeout=timeout
+                        self.access,
+                        self.settings.region,
+                        self.settings.cluster_name,
+                        timeout=timeout,
+                        control_plane=self.seams.control_plane,
                     )
                 except (ApiUnreachable, CallTimeout) as exc:
                     self._cluster_failure = (time.monotonic(), exc)
@@ -329,38 +314,39 @@ class GcpContext:
             client.close()
 
     @contextmanager
-    def helm(self, sink: EventSink = discard, *, timeout: float = 30.0) -> Iterator[ReleaseManager]:
-        """The Helm release manager on the cluster (release history in Secrets of the namespace)."""
+    def helm(
+        self, sink: EventSink = discard, *, cancel: CancelToken | None = None, timeout: float = 30.0
+    ) -> Iterator[ReleaseManager]:
+        """The Helm release manager on the cluster (release history in Secrets of the namespace);
+        its installs, upgrades and rollbacks await their workloads with the one rollout wait,
+        which ``cancel`` (the run's Ctrl-C) ends."""
         from sreplat.tools.helm.access import KubeAccess
         from sreplat.tools.helm.manager import ReleaseManager
 
         cluster = self.cluster_access(timeout=timeout)
-        access = KubeAccess.from_token(server=cluster.endpoint, token=cluster.token, ca_pem=cluster.ca_pem)
+        access = KubeAccess.from_token(
+            server=cluster.endpoint,
+            token=cluster.token,
+            ca_pem=cluster.ca_pem or None,
+            server_name=cluster.server_name,
+        )
+
+        def await_ready(workloads: Sequence[tuple[str, str]], namespace: str, seconds: float) -> None:
+            from sreplat.tools.kube.workloads import wait_for_rollout
+
+            with self.kube_api(timeout=timeout) as api:
+                wait_for_rollout(
+                    api,
+                    namespace,
+                    workloads,
+                    timeout=seconds,
+                    poll_interval=ROLLOUT_POLL_S,
+                    on_event=sink,
+                    cancel=cancel,
+                )
+
+        connection = self.seams.helm_connection(access)
         with ReleaseManager(
-            self.seams.helm_connection(access), namespace=NAMESPACE, on_event=sink
+            connection, namespace=NAMESPACE, on_event=sink, await_ready=await_ready
         ) as manager:
             yield manager
-
-    # --- the release record --------------------------------------------------------------------
-    def read_release(self, *, timeout: float = 30.0) -> ReleaseRecord | None:
-        from sreplat.tools.gcp.gcs_state import read_object
-
-        data = read_object(self.access, self.bucket, self.release_object, timeout=timeout)
-        if data is None:
-            return None
-        try:
-            document = json.loads(data)
-        except ValueError as exc:
-            raise OperationFailed(f"gs://{self.bucket}/{self.release_object} is not JSON: {exc}") from exc
-        return ReleaseRecord.from_json(document)
-
-    def write_release(self, record: ReleaseRecord) -> None:
-        from sreplat.tools.gcp.gcs_state import write_object
-
-        data = json.dumps(record.to_json(), indent=2, sort_keys=True).encode()
-        write_object(self.access, self.bucket, self.release_object, data)
-
-    def delete_release(self) -> bool:
-        from sreplat.tools.gcp.gcs_state import delete_object
-
-        return delete_object(self.access, self.bucket, self.release_object)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from sreplat.slo.model import Slo, load_slos
 from sreplat.slo.render import helm_values
 from sreplat.slo.rules import GMP_GROUP_BY, RuleSettings, rule_groups
 from sreplat.targets.gcp.context import NAMESPACE, GcpContext
+from sreplat.targets.gcp.data import APPS, FoundationOutputs
 from sreplat.targets.gcp.settings import GcpSettings
 from sreplat.targets.slo_check import slo_finding
 
@@ -72,20 +73,20 @@ class Observability:
         self.smtp_password()
 
     # --- chart values --------------------------------------------------------------------------
-    def platform_values(self, foundation: Mapping[str, Any]) -> dict[str, Any]:
+    def platform_values(self, foundation: FoundationOutputs) -> dict[str, Any]:
         s = self.settings
         groups = rule_groups(self.slos(), RuleSettings(group_by=GMP_GROUP_BY))
         values: dict[str, Any] = {"gcp": {"projectId": s.project}, **helm_values(groups)}
-        accounts = foundation.get("observability_service_accounts") or {}
+        accounts = foundation.observability_service_accounts
         if accounts.get("collector"):
-            values["collector"] = {"enabled": True, "gcpServiceAccount": str(accounts["collector"])}
+            values["collector"] = {"enabled": True, "gcpServiceAccount": accounts["collector"]}
         if accounts.get("gmp_frontend"):
             values["grafana"] = {
                 "enabled": True,
-                "gmpFrontend": {"gcpServiceAccount": str(accounts["gmp_frontend"])},
+                "gmpFrontend": {"gcpServiceAccount": accounts["gmp_frontend"]},
             }
-        if foundation.get("google_apis_cidr"):
-            values["googleApis"] = {"cidrs": [str(foundation["google_apis_cidr"])]}
+        if foundation.google_apis_cidr:
+            values["googleApis"] = {"cidrs": [foundation.google_apis_cidr]}
         alerting = self.alerting_values()
         if alerting:
             values["alerting"] = alerting
@@ -106,22 +107,21 @@ class Observability:
             return {"enabled": True, "email": email}
         return {}
 
-    def app_values(self, foundation: Mapping[str, Any]) -> dict[str, Any]:
+    def app_values(self, foundation: FoundationOutputs) -> dict[str, Any]:
         values: dict[str, Any] = {"gcpProject": self.settings.project}
-        if (foundation.get("observability_service_accounts") or {}).get("collector"):
+        if foundation.observability_service_accounts.get("collector"):
             values["otel"] = {
                 "endpoint": COLLECTOR_ENDPOINT,
                 "samplingRatio": self.settings.trace_sampling_ratio,
             }
         return values
 
-    def values_for(self, release: str, foundation: Mapping[str, Any]) -> dict[str, Any]:
-        """The observability values of one release (none for redis)."""
-        if release == "platform":
-            return self.platform_values(foundation)
-        if release in CONTAINERS and release != "redis":
-            return self.app_values(foundation)
-        return {}
+    def values(self, foundation: FoundationOutputs) -> dict[str, dict[str, Any]]:
+        """release → its observability values (none for redis): a ``releases.ReleasePlan``'s
+        ``observability``."""
+        return {"platform": self.platform_values(foundation)} | {
+            app: self.app_values(foundation) for app in APPS
+        }
 
     # --- status --------------------------------------------------------------------------------
     def slo_check(self, *, timeout: float) -> Finding:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sreplat.tools.gcp.access import GcpEndpoints
 from sreplat.tools.gcp.cloud_dns import Resolver
+from sreplat.tools.gcp.gke import control_plane_url
 from sreplat.tools.helm.access import HelmConnection, KubeAccess, SdkConnection
 
 
@@ -25,9 +26,12 @@ class GcpSeams:
     """``endpoints``: Google API base URLs (None each: the public one). ``resolver``: how public
     DNS is asked (None: the ``dns_resolvers`` setting's servers). ``helm_connection``: how the
     Helm SDK reaches the cluster. ``load_balancer``: ingress address → the base URL that reaches
-    the load balancer on it (requests keep the API host as TLS SNI and Host header)."""
+    the load balancer on it (requests keep the API host as TLS SNI and Host header).
+    ``control_plane``: the cluster's DNS-based endpoint name → the base URL that reaches it
+    (clients keep the name as TLS SNI and verify the certificate for it)."""
 
     endpoints: GcpEndpoints = field(default_factory=GcpEndpoints)
     resolver: Resolver | None = None
     helm_connection: Callable[[KubeAccess], HelmConnection] = SdkConnection
     load_balancer: Callable[[str], str] = load_balancer_url
+    control_plane: Callable[[str], str] = control_plane_url

@@ -5,19 +5,34 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sreplat.errors import OperationFailed, UsageError
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
-from sreplat.targets.local import observability
-from sreplat.targets.local import probes as local_probes
-from sreplat.targets.local import settings as local_settings
+from sreplat.targets.local import observability, probes, settings
 from sreplat.targets.local.context import LocalContext
 from sreplat.targets.local.layout import write_if_changed
 from sreplat.targets.local.programs import redis_conf
 from sreplat.targets.local.waits import give_up_if_fatal, wait_ready, wait_workers
 from sreplat.tools import git, http_probe
 from sreplat.tools.local import redis_probe
+
+
+@dataclass(frozen=True)
+class PrometheusFiles:
+    """What ``prepare`` hands ``prometheus``: whether Prometheus' config or SLO rules changed (a
+    running Prometheus then reloads them)."""
+
+    changed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"changed": self.changed}
+
+    @classmethod
+    def from_json(cls, data: Any) -> PrometheusFiles:
+        return cls(changed=bool(data["changed"]))
 
 
 class Bootstrap:
@@ -28,7 +43,7 @@ class Bootstrap:
         s = self.local.configured
         return Pipeline(
             name="bootstrap",
-            fingerprint=local_settings.fingerprint(s),
+            fingerprint=settings.fingerprint(s),
             steps=(
                 Step(
                     "prepare",
@@ -98,32 +113,32 @@ class Bootstrap:
             # Up since an older sreplat: let it manage the programs added since (Prometheus).
             local.supervisor.add_new_programs()
         changed |= config_changed
-        changed |= local_settings.record(layout, local.configured)
-        prometheus_changed = observability.write_files(local)
-        data = {"state_dir": str(layout.state_dir), "_prometheus_changed": prometheus_changed}
-        if not (changed or prometheus_changed):
-            return StepResult.skipped("config unchanged", **data)
-        return StepResult.ok(f"config in {layout.state_dir}", **data)
+        changed |= settings.record(layout, local.configured)
+        prometheus = PrometheusFiles(changed=observability.write_files(local))
+        state_dir = str(layout.state_dir)
+        if not (changed or prometheus.changed):
+            return StepResult.skipped("config unchanged", output=prometheus, state_dir=state_dir)
+        return StepResult.ok(f"config in {state_dir}", output=prometheus, state_dir=state_dir)
 
     def release(self, ctx: StepContext) -> StepResult:
-        releases = self.local.releases
-        current = self.local.current_release()
+        release_dirs = self.local.release_dirs
+        current = self.local.current_dir()
         if current is not None:
-            return StepResult.skipped(f"release {current.short} is current", _release=current.id)
+            return StepResult.skipped(f"release {current.short} is current")
         repo, apps_dir = self.local.env.repo, self.local.configured.apps_dir
         head = head_with_apps(repo, apps_dir)
         if head is not None:
             ctx.progress(f"exporting {apps_dir} of {head[:12]}")
-            release = releases.create_from_git(repo, head, apps_dir)
+            release = release_dirs.create_from_git(repo, head, apps_dir)
             if git.is_dirty(repo):
                 ctx.emit("notice.dirty", f"{repo} has uncommitted changes; the release is commit {head[:12]}")
         else:
             ctx.progress("copying the installed apps")
-            release = releases.create_from_installed()
-        releases.switch(release.id)
-        releases.save_state(current=release.id, previous=None, activated_at=round(time.time(), 3))
-        releases.record(release, "activated", "bootstrap")
-        return StepResult.ok(f"release {release.short} ({release.source})", _release=release.id)
+            release = release_dirs.create_from_installed()
+        release_dirs.switch(release.id)
+        release_dirs.save_state(current=release.id, previous=None, activated_at=round(time.time(), 3))
+        release_dirs.record(release, "activated", "bootstrap")
+        return StepResult.ok(f"release {release.short} ({release.source})")
 
     def start_supervisord(self, ctx: StepContext) -> StepResult:
         supervisor = self.local.supervisor
@@ -167,7 +182,7 @@ class Bootstrap:
         local = self.local
         names = local.worker_names()
         running = all([local.supervisor.process(n).running for n in names])
-        if running and len(local_probes.alive_workers(local.redis_url())) >= len(names):
+        if running and len(probes.alive_workers(local.redis_url())) >= len(names):
             return StepResult.skipped(f"{len(names)} already running")
         for name in names:
             local.supervisor.start_process(name)
@@ -180,7 +195,7 @@ class Bootstrap:
         url = observability.prometheus_url(local.live)
         info = local.supervisor.process("prometheus")
         if info.running and prometheus.ready():
-            if not ctx.outputs["prepare"].get("_prometheus_changed", True):
+            if not ctx.input("prepare", PrometheusFiles).changed:
                 return StepResult.skipped(f"already running (pid {info.pid})", prometheus_url=url)
             local.supervisor.signal("prometheus", "HUP")  # re-reads prometheus.yml and the rules
             return StepResult.ok(f"reloaded its configuration (pid {info.pid})", prometheus_url=url)
@@ -208,7 +223,7 @@ class Bootstrap:
         if not isinstance(body, dict):
             raise OperationFailed(f"/healthz did not answer: {answer.describe()}")
         serving = str(body.get("release", ""))
-        current = local.current_release()
+        current = local.current_dir()
         expected = current.version if current else None
         if expected and serving != expected:
             raise OperationFailed(f"the API serves release {serving}, expected {expected}")

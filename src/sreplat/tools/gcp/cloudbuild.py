@@ -8,22 +8,24 @@ build and turns step status changes into events; a failed build names its failin
 URL.
 
 Both clients take google-auth credentials and, for tests and private endpoints, an endpoint
-override (``storage_endpoint``, ``cloudbuild_endpoint``; the Cloud Build client uses REST).
+override (``storage_endpoint``, ``cloudbuild_endpoint``; the Cloud Build client uses REST). The
+wait for a build ends at once, with ``Interrupted``, when the run's ``cancel`` token is set.
 """
 
 from __future__ import annotations
 
 import datetime
-import importlib
 import io
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sreplat.cancel import CancelToken
 from sreplat.errors import OperationFailed
 from sreplat.events import Event, EventSink
+from sreplat.tools.api_calls import Deadline
 
 if TYPE_CHECKING:
     from google.cloud.devtools.cloudbuild_v1 import Build, CloudBuildClient
@@ -65,7 +67,12 @@ class CloudBuildBuilder:
 
     ``source_bucket`` holds the uploaded contexts (under ``source/``): the gcp target passes a
     bucket it owns. ``credentials`` are google-auth credentials (None: Application Default
-    Credentials).
+    Credentials). ``service_account``: the email of the account builds run as (the foundation
+    stack's build account, which may read ``source/`` of that bucket and push to the environment's
+    repository, and nothing else); None runs them as the project's default build account, which a
+    secure-by-default organisation grants no rights there. The caller needs
+    ``iam.serviceAccounts.actAs`` on it. Builds keep their logs in Cloud Logging only, as a build
+    with its own service account must (the default logs bucket is not allowed).
     """
 
     name = "cloudbuild"
@@ -81,9 +88,11 @@ class CloudBuildBuilder:
         storage_endpoint: str | None = None,
         poll_interval_s: float = 3.0,
         timeout_s: float = 1800.0,
-        sleep: Callable[[float], None] = time.sleep,
+        cancel: CancelToken | None = None,
+        service_account: str | None = None,
     ):
         self.project = project
+        self.service_account = service_account
         self.source_bucket = source_bucket
         self.location = location
         self.credentials = credentials
@@ -91,7 +100,7 @@ class CloudBuildBuilder:
         self.storage_endpoint = storage_endpoint
         self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
-        self._sleep = sleep
+        self.cancel = cancel
 
     # --- clients --------------------------------------------------------------------------------
     def _cloudbuild(self) -> CloudBuildClient:
@@ -106,10 +115,10 @@ class CloudBuildBuilder:
     def _upload(self, name: str, data: bytes) -> None:
         from google.api_core import exceptions
 
-        # google-cloud-storage ships no type information; as a module object it is simply Any.
-        storage = importlib.import_module("google.cloud.storage")
+        from sreplat.tools.gcp.gcs_state import storage_client
+
         options = {"api_endpoint": self.storage_endpoint} if self.storage_endpoint else None
-        client = storage.Client(project=self.project, credentials=self.credentials, client_options=options)
+        client = storage_client(self.project, self.credentials, options)
         try:
             blob = client.bucket(self.source_bucket).blob(name)
             blob.upload_from_file(io.BytesIO(data), size=len(data), content_type="application/gzip")
@@ -140,6 +149,8 @@ class CloudBuildBuilder:
             timeout=datetime.timedelta(seconds=int(self.timeout_s)),
             options=cb.BuildOptions(logging=cb.BuildOptions.LoggingMode.CLOUD_LOGGING_ONLY),
         )
+        if self.service_account:
+            build.service_account = f"projects/{self.project}/serviceAccounts/{self.service_account}"
         client = self._cloudbuild()
         # Over REST the first URL pattern whose fields are all set wins: a regional build must set
         # only ``parent`` (and be read back by ``name``), or it lands on the global endpoint.
@@ -152,7 +163,8 @@ class CloudBuildBuilder:
         except exceptions.GoogleAPICallError as exc:
             raise OperationFailed(
                 f"Cloud Build refused the {request.app} build: {exc.message}",
-                hint="check that the Cloud Build API is enabled and the credentials may create builds",
+                hint="check that the Cloud Build API is enabled and the credentials may create builds"
+                + (f" and act as {self.service_account}" if self.service_account else ""),
             ) from exc
         emit(
             Event(
@@ -197,9 +209,10 @@ class CloudBuildBuilder:
     ) -> Build:
         from google.api_core import exceptions
 
-        deadline = time.monotonic() + self.timeout_s
+        deadline = Deadline(self.timeout_s, self.cancel)
         seen: dict[int, str] = {}
         while True:
+            deadline.check(f"waiting for Cloud Build {build_id}")
             try:
                 build = client.get_build(request=get)
             except exceptions.GoogleAPICallError as exc:
@@ -224,12 +237,12 @@ class CloudBuildBuilder:
                     )
             if build.status.name == "SUCCESS" or build.status.name in TERMINAL_FAILURES:
                 return build
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 raise OperationFailed(
                     f"Cloud Build {build_id} for {app} did not finish within {self.timeout_s:.0f}s",
                     hint=f"see {build.log_url}" if build.log_url else None,
                 )
-            self._sleep(self.poll_interval_s)
+            deadline.sleep(self.poll_interval_s, f"waiting for Cloud Build {build_id}")
 
 
 def _failure(app: str, build: Build) -> OperationFailed:

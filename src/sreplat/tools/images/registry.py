@@ -1,4 +1,7 @@
-"""A small client for the Docker Registry HTTP API v2: does this tag exist, and what is its digest.
+"""A small client for the Docker Registry HTTP API v2: does this tag exist, and what is its digest;
+and one write: put an image that is already there under one more tag (``add_tag``: the manifest is
+fetched by digest and put again under the new tag, byte for byte, so the digest is unchanged —
+the distribution spec's "pushing manifests"; no layer moves).
 
 Auth follows the registry's own challenge: anonymous first; on ``401`` with ``Basic`` the
 credentials go straight in; with ``Bearer realm=…,service=…,scope=…`` they buy a token at the
@@ -78,24 +81,17 @@ class ImageRef:
 
 @dataclass(frozen=True)
 class RegistryCredentials:
-    """A username and a way to get the current password (a token may need refreshing)."""
+    """Artifact Registry's: the user ``oauth2accesstoken`` and, as the password, an access token of
+    google-auth credentials (refreshed when it has expired)."""
 
-    username: str
-    _password: str | None = field(default=None, repr=False)
-    _google: Any = field(default=None, repr=False)  # google-auth Credentials, refreshed on demand
-
-    @classmethod
-    def basic(cls, username: str, password: str) -> RegistryCredentials:
-        return cls(username=username, _password=password)
+    _google: Any = field(repr=False)  # google-auth Credentials
+    username: str = ARTIFACT_REGISTRY_USER
 
     @classmethod
     def from_google(cls, credentials: Any) -> RegistryCredentials:
-        """Artifact Registry: ``oauth2accesstoken`` + an access token of these google-auth credentials."""
-        return cls(username=ARTIFACT_REGISTRY_USER, _google=credentials)
+        return cls(credentials)
 
     def password(self) -> str:
-        if self._google is None:
-            return self._password or ""
         if not self._google.valid:
             import google.auth.exceptions
             import google.auth.transport.requests
@@ -180,7 +176,62 @@ class RegistryClient:
             detail=response.text[:500],
         )
 
-    def _authorization(self, http: httpx.Client, challenge: httpx.Response, image: ImageRef) -> str:
+    def add_tag(self, image: ImageRef, digest: str, tag: str) -> bool:
+        """Tag the manifest ``digest`` of ``image``'s repository as ``tag`` too; False when ``tag``
+        already names that digest. A tag that names another image is an error (tags are never
+        moved: Artifact Registry's immutable tags would refuse it anyway)."""
+        import httpx
+
+        target = ImageRef.of(image.repository, tag)
+        current = self.manifest_digest(target)
+        if current == digest:
+            return False
+        if current is not None:
+            raise OperationFailed(
+                f"{target} already names another image ({current[:19]}…), not {digest[:19]}…",
+                hint="tags are never moved; check which release recorded it",
+            )
+        source = f"{self.base_url}/v2/{image.path}/manifests/{digest}"
+        destination = f"{self.base_url}/v2/{image.path}/manifests/{tag}"
+        try:
+            with httpx.Client(timeout=self.timeout_s, follow_redirects=True) as http:
+                response = http.get(source, headers={"Accept": MANIFEST_ACCEPT})
+                if response.status_code == 401:
+                    auth = {"Authorization": self._authorization(http, response, image, push=True)}
+                    response = http.get(source, headers={"Accept": MANIFEST_ACCEPT, **auth})
+                else:
+                    auth = {}
+                if response.status_code != 200:
+                    raise OperationFailed(
+                        f"image registry {self.host} has no manifest {digest} in {image.path} "
+                        f"(HTTP {response.status_code})",
+                        detail=response.text[:500],
+                    )
+                content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+                put = http.put(
+                    destination, content=response.content, headers={"Content-Type": content_type, **auth}
+                )
+                if put.status_code == 401 and not auth:
+                    auth = {"Authorization": self._authorization(http, put, image, push=True)}
+                    put = http.put(
+                        destination, content=response.content, headers={"Content-Type": content_type, **auth}
+                    )
+        except httpx.TransportError as exc:
+            raise OperationFailed(f"image registry {self.host} is unreachable: {exc}") from exc
+        if put.status_code not in (200, 201):
+            raise OperationFailed(
+                f"image registry {self.host} refused to tag {target} (HTTP {put.status_code})",
+                hint="the credentials need write access to the repository (Artifact Registry Writer)",
+                detail=put.text[:500],
+            )
+        written = put.headers.get("Docker-Content-Digest", digest)
+        if written != digest:
+            raise OperationFailed(f"tagging {target} stored {written}, not {digest}")
+        return True
+
+    def _authorization(
+        self, http: httpx.Client, challenge: httpx.Response, image: ImageRef, *, push: bool = False
+    ) -> str:
         scheme, params = parse_challenge(challenge.headers.get("WWW-Authenticate", ""))
         if scheme == "basic":
             if self.credentials is None:
@@ -192,7 +243,8 @@ class RegistryClient:
         if scheme != "bearer" or "realm" not in params:
             raise OperationFailed(f"image registry {self.host} asked for unsupported auth {scheme!r}")
         query = {"service": params.get("service", self.host)}
-        query["scope"] = params.get("scope", f"repository:{image.path}:pull")
+        wanted = f"repository:{image.path}:pull,push" if push else f"repository:{image.path}:pull"
+        query["scope"] = wanted if push else params.get("scope", wanted)
         headers = {"Authorization": _basic(self.credentials)} if self.credentials else {}
         response = http.get(params["realm"], params=query, headers=headers)
         if response.status_code != 200:
