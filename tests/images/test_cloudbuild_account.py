@@ -11,7 +11,6 @@ the source bucket and push; the default build account may not.
 from __future__ import annotations
 
 import datetime
-from pathlib import Path
 
 import pytest
 
@@ -30,12 +29,11 @@ def secure_by_default(cloudbuild_double: CloudBuildDouble) -> CloudBuildDouble:
     return cloudbuild_double
 
 
-def build(apps_repo: AppsRepo, prefix: str, tmp_path: Path, builder: object) -> None:
+def build(apps_repo: AppsRepo, prefix: str, builder: object) -> None:
     build_and_push(
         sha=apps_repo.sha,
         registry_prefix=prefix,
         builder=builder,  # type: ignore[arg-type]
-        state_dir=tmp_path / "state",
         repo=apps_repo.path,
         apps=("api",),
     )
@@ -44,25 +42,23 @@ def build(apps_repo: AppsRepo, prefix: str, tmp_path: Path, builder: object) -> 
 def test_the_default_build_account_cannot_build_here(
     apps_repo: AppsRepo,
     prefix: str,
-    tmp_path: Path,
     secure_by_default: CloudBuildDouble,
     storage_double: StorageDouble,
 ) -> None:
     """What happened before: no serviceAccount, so the default account, which may not read the sources."""
     builder = make_cloudbuild_builder(secure_by_default, storage_double)
     with pytest.raises(OperationFailed, match=r"does not have storage\.objects\.get access"):
-        build(apps_repo, prefix, tmp_path, builder)
+        build(apps_repo, prefix, builder)
 
 
 def test_builds_run_as_the_build_account_with_their_logs_in_cloud_logging(
     apps_repo: AppsRepo,
     prefix: str,
-    tmp_path: Path,
     secure_by_default: CloudBuildDouble,
     storage_double: StorageDouble,
 ) -> None:
     builder = make_cloudbuild_builder(secure_by_default, storage_double, service_account=BUILD_ACCOUNT)
-    build(apps_repo, prefix, tmp_path, builder)
+    build(apps_repo, prefix, builder)
     [sent] = secure_by_default.builds.values()
     assert sent["serviceAccount"] == f"projects/{PROJECT}/serviceAccounts/{BUILD_ACCOUNT}"
     assert sent["options"]["logging"] in ("CLOUD_LOGGING_ONLY", 5)

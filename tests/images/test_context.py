@@ -121,7 +121,6 @@ def test_a_clean_tree_is_built_from_the_commit_not_from_the_work_tree(
     prefix: str,
     cloudbuild_builder: CloudBuildBuilder,
     cloudbuild_double: CloudBuildDouble,
-    tmp_path: Path,
 ) -> None:
     """A file git ignores but the .dockerignore would let in (and the credentials file at the
     root) leave the tree clean, and never reach the context: it is the commit's apps/."""
@@ -133,7 +132,6 @@ def test_a_clean_tree_is_built_from_the_commit_not_from_the_work_tree(
         sha="HEAD",
         registry_prefix=prefix,
         builder=cloudbuild_builder,
-        state_dir=tmp_path / "state",
         repo=apps_clone.path,
         apps=("api",),
     )
