@@ -11,7 +11,7 @@ ENV    ?= local
 PYTEST_ARGS ?=
 
 .PHONY: help up down status test check lint typecheck pytest system-deps-up system-deps-test \
-        bench bench-apps bench-cli bench-images bench-gcp bench-chaos clean lock
+        bench bench-apps bench-cli bench-images bench-gcp bench-chaos clean lock screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -96,6 +96,11 @@ bench-gcp: $(VENV)/.dev  ## gcp status/bootstrap against latency-injected double
 CHAOS_ARGS ?=
 bench-chaos: system-deps-test $(VENV)/.dev  ## the local platform under load and injected faults (5 min; CHAOS_ARGS=--duration N)
 	$(PY) benchmarks/bench_chaos.py $(CHAOS_ARGS)
+
+# --- docs -------------------------------------------------------------------------------------
+screenshot: $(VENV)/.runtime  ## docs/slo-burn-rate.png: the local Prometheus SLO graph, real traffic, headless Chromium
+	scripts/system-deps.sh screenshot
+	$(PY) scripts/screenshot_slo.py
 
 clean:  ## remove the virtualenv and caches (not environment state)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

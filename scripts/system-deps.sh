@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a purpose needs, when running as root and they are missing.
-# Usage: scripts/system-deps.sh up|test
+# Usage: scripts/system-deps.sh up|test|screenshot
 # Not root: prints what is missing and how to install it, and fails only if something is missing.
 set -euo pipefail
 
-purpose="${1:?usage: system-deps.sh up|test}"
+purpose="${1:?usage: system-deps.sh up|test|screenshot}"
 
 # command -> Debian package
 declare -A up_needs=(
   [redis-server]=redis-server
   [git]=git
+  # the local Prometheus (SLO rules, the local dashboard)
+  [prometheus]=prometheus
 )
 declare -A test_needs=(
   [redis-server]=redis-server
@@ -23,7 +25,16 @@ declare -A test_needs=(
   [wrk]=wrk
   # SLO rules and the Alertmanager configuration, checked and unit-tested by the real tools
   [promtool]=prometheus
+  [prometheus]=prometheus
   [amtool]=prometheus-alertmanager
+)
+
+# make screenshot: the local platform plus a headless browser for the README's SLO graph
+declare -A screenshot_needs=(
+  [redis-server]=redis-server
+  [git]=git
+  [prometheus]=prometheus
+  [chromium]=chromium
 )
 
 declare -n needs="${purpose}_needs"

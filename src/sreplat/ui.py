@@ -32,6 +32,7 @@ from rich.table import Table
 from sreplat import pipes
 from sreplat.errors import SreplatError
 from sreplat.events import Event
+from sreplat.logs import LogLine
 from sreplat.pipeline.checks import CheckResult, Verdict
 from sreplat.targets.base import OperationReport, PlanReport, StatusReport
 
@@ -67,6 +68,10 @@ class Renderer(ABC):
 
     @abstractmethod
     def error(self, error: SreplatError, *, verbose: bool) -> None: ...
+
+    @abstractmethod
+    def log_line(self, line: LogLine) -> None:
+        """One line of ``sreplat logs``, written at once (a follow shows lines as they come)."""
 
     def confirm(self, question: str, expected: str) -> bool:
         """Ask the user to type ``expected``; False when they do not (or cannot: no terminal)."""
@@ -126,6 +131,9 @@ class JsonRenderer(Renderer):
 
     def notice(self, message: str, **data: Any) -> None:
         self._line({"event": "notice", "message": message, **data})
+
+    def log_line(self, line: LogLine) -> None:
+        self._line(line.to_dict())
 
     def error(self, error: SreplatError, *, verbose: bool) -> None:
         line: dict[str, Any] = {
@@ -318,6 +326,11 @@ class TextRenderer(Renderer):
 
     def notice(self, message: str, **data: Any) -> None:
         self.out.print(escape(message), soft_wrap=True)
+
+    def log_line(self, line: LogLine) -> None:
+        # Plain write: log text is not rich markup, and a follow must show each line at once.
+        self.out.file.write(line.text() + "\n")
+        self.out.file.flush()
 
     def error(self, error: SreplatError, *, verbose: bool) -> None:
         self.close()

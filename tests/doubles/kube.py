@@ -69,6 +69,7 @@ KINDS = [
     Kind("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
     Kind("networking.gke.io", "v1", "managedcertificates", "ManagedCertificate"),
     Kind("monitoring.googleapis.com", "v1", "podmonitorings", "PodMonitoring"),
+    Kind("monitoring.googleapis.com", "v1", "rules", "Rules"),
     Kind("networking.gke.io", "v1beta1", "frontendconfigs", "FrontendConfig"),
     Kind("cloud.google.com", "v1", "backendconfigs", "BackendConfig"),
     Kind("rbac.authorization.k8s.io", "v1", "roles", "Role"),

@@ -27,6 +27,7 @@ from tests.support.git_repo import GitRepo
 from tests.support.local_env import port_settings
 
 APPS_SRC = Path(__file__).resolve().parents[2] / "apps" / "src"
+SLO_DIR = Path(__file__).resolve().parents[2] / "slo"
 SREPLAT = [sys.executable, "-c", "import sys; from sreplat.cli.main import main; sys.exit(main())"]
 # Generous: CI machines are slow and shared. Nothing here is a timed assertion; it only bounds a hang.
 READY_TIMEOUT_S = 240
@@ -64,7 +65,13 @@ class LocalEnv:
 
     def all_ports(self) -> list[int]:
         metrics = self.ports["worker_metrics_port"]
-        return [self.ports["api_port"], self.ports["redis_port"], metrics, metrics + 1]
+        return [
+            self.ports["api_port"],
+            self.ports["redis_port"],
+            metrics,
+            metrics + 1,
+            self.ports["prometheus_port"],
+        ]
 
     def argv(self, *args: str) -> list[str]:
         return [*SREPLAT, "--config", str(self.project / "sreplat.toml"), "--env", self.name, *args]
@@ -127,7 +134,15 @@ def run_job(env: LocalEnv, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def local_env(tmp_path: Path) -> Iterator[LocalEnv]:
+def local_env_settings() -> dict[str, object]:
+    """Extra settings of the environment (a test module overrides this fixture). The project dir
+    has no slo/: without ``slo_dir`` the environment has no SLOs, so a busy machine slowing
+    requests down cannot make ``status`` unhealthy in tests about something else."""
+    return {}
+
+
+@pytest.fixture
+def local_env(tmp_path: Path, local_env_settings: dict[str, object]) -> Iterator[LocalEnv]:
     project = tmp_path / "project"
     project.mkdir()
     repo = GitRepo(tmp_path / "repo")
@@ -142,6 +157,7 @@ def local_env(tmp_path: Path) -> Iterator[LocalEnv]:
             "api_workers = 2",
             f"ready_timeout_s = {READY_TIMEOUT_S}",
             *(f"{key} = {value}" for key, value in settings.items()),
+            *(f"{key} = {json.dumps(value)}" for key, value in local_env_settings.items()),
         ]
     )
     (project / "sreplat.toml").write_text(toml + "\n")

@@ -27,13 +27,18 @@ def free_run(length: int) -> int:
 
 
 def port_settings(workers: int = 2) -> dict[str, int]:
-    """api_port, redis_port and worker_metrics_port, all free now and distinct."""
+    """api_port, redis_port, worker_metrics_port and prometheus_port, all free now and distinct."""
     while True:
-        api, redis = free_port(), free_port()
+        api, redis, prometheus = free_port(), free_port(), free_port()
         metrics = free_run(workers)
-        used = {api, redis, *range(metrics, metrics + workers)}
-        if len(used) == 2 + workers:
-            return {"api_port": api, "redis_port": redis, "worker_metrics_port": metrics}
+        used = {api, redis, prometheus, *range(metrics, metrics + workers)}
+        if len(used) == 3 + workers:
+            return {
+                "api_port": api,
+                "redis_port": redis,
+                "worker_metrics_port": metrics,
+                "prometheus_port": prometheus,
+            }
 
 
 def set_flags(settings: dict[str, object]) -> list[str]:

@@ -282,12 +282,14 @@ target = "local"
 api_port = 18080
 redis_port = 16379
 worker_metrics_port = 19100
+prometheus_port = 19090
 
 [environments.green]
 target = "local"
 api_port = 28080
 redis_port = {green_redis}
 worker_metrics_port = 29100
+prometheus_port = 29090
 """
 
 

@@ -21,20 +21,34 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 # token, subprocesses.
 CORE = ("sreplat", "sreplat.errors", "sreplat.events", "sreplat.cancel", "sreplat.proc")
 SHARED_TOOLS = ("sreplat.tools.api_calls", "sreplat.tools.git", "sreplat.tools.http_probe")
+# Log lines and queries of `sreplat logs`: pure data the CLI, ui, targets and log tools share.
+LOGS = "sreplat.logs"
+# SLO states → the `slo` status finding, the same on both targets.
+SLO_CHECK = ("sreplat.targets.slo_check", "sreplat.slo")
 # package prefix → the prefixes its modules may import (the longest matching prefix decides).
 MAY_IMPORT: dict[str, tuple[str, ...]] = {
-    "sreplat.cli": ("sreplat.config", "sreplat.targets", "sreplat.pipeline", "sreplat.ui", "sreplat.pipes"),
-    "sreplat.ui": ("sreplat.pipeline", "sreplat.targets.base", "sreplat.pipes"),
+    "sreplat.cli": (
+        "sreplat.config",
+        "sreplat.targets",
+        "sreplat.pipeline",
+        "sreplat.ui",
+        "sreplat.pipes",
+        LOGS,
+    ),
+    "sreplat.ui": ("sreplat.pipeline", "sreplat.targets.base", "sreplat.pipes", LOGS),
     "sreplat.pipes": (),  # writing to a reader that went away; light enough for `sreplat version`
     "sreplat.config": (),
     "sreplat.targets": ("sreplat.config", "sreplat.targets.base"),  # the registry
-    "sreplat.targets.base": ("sreplat.config", "sreplat.pipeline", "=sreplat.targets", *SHARED_TOOLS),
+    "sreplat.targets.base": ("sreplat.config", "sreplat.pipeline", "=sreplat.targets", LOGS, *SHARED_TOOLS),
+    "sreplat.targets.slo_check": ("sreplat.pipeline", "sreplat.slo"),
     "sreplat.targets.local": (
         "sreplat.config",
         "sreplat.pipeline",
         "=sreplat.targets",
         "sreplat.targets.base",
         "sreplat.tools.local",
+        LOGS,
+        *SLO_CHECK,
         *SHARED_TOOLS,
     ),
     "sreplat.targets.gcp": (
@@ -47,13 +61,16 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
         "sreplat.tools.kube",
         "sreplat.tools.images",
         "sreplat.tools.terraform",
+        LOGS,
+        *SLO_CHECK,
         *SHARED_TOOLS,
     ),
     "sreplat.pipeline": (),
     "sreplat.slo": (),  # SLOs as data → recording and alerting rules: a pure generator
+    LOGS: (),
     "sreplat.tools": SHARED_TOOLS,
-    "sreplat.tools.local": SHARED_TOOLS,
-    "sreplat.tools.gcp": (*SHARED_TOOLS, "sreplat.tools.images"),  # Cloud Build is an image builder
+    "sreplat.tools.local": (*SHARED_TOOLS, LOGS),
+    "sreplat.tools.gcp": (*SHARED_TOOLS, "sreplat.tools.images", LOGS),  # Cloud Build builds images
     "sreplat.tools.helm": SHARED_TOOLS,
     "sreplat.tools.kube": SHARED_TOOLS,
     "sreplat.tools.images": SHARED_TOOLS,

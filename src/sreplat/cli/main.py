@@ -31,7 +31,7 @@ from sreplat.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from sreplat.cli.session import VerbFn
+    from sreplat.cli.session import Session, VerbFn
     from sreplat.targets import Seams
 
 EXIT_CODES = (
@@ -188,6 +188,45 @@ def status(
     from sreplat.cli import inspect
 
     return _execute(ctx, "status", lambda s: inspect.status(s, drift=drift))
+
+
+class Component(StrEnum):
+    api = "api"
+    worker = "worker"
+    redis = "redis"
+
+
+@app.command(epilog=GLOBALS_NOTE)
+def logs(
+    ctx: typer.Context,
+    component: Annotated[
+        Component | None, typer.Argument(help="Only this component (default: all).", show_default=False)
+    ] = None,
+    *,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines (Ctrl-C stops).")
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only lines newer than this (30s, 10m, 2h, 1d).", show_default=False),
+    ] = None,
+    trace: Annotated[
+        str | None,
+        typer.Option(
+            "--trace", help="Only the lines of one trace (its trace_id): API and worker.", show_default=False
+        ),
+    ] = None,
+) -> int:
+    """Log lines of the API, the workers and Redis, in time order."""
+    from sreplat.cli import logs as logs_verb
+
+    def body(session: Session) -> int:
+        query = logs_verb.query_of(
+            component.value if component else None, follow=follow, since=since, trace=trace
+        )
+        return logs_verb.logs(session, query)
+
+    return _execute(ctx, "logs", body)
 
 
 @app.command(epilog=GLOBALS_NOTE)

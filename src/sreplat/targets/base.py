@@ -17,6 +17,8 @@ confirmation prompts, rendering — so a target only describes *what* to do:
 ``exists()``               whether there is anything to destroy/report (cheap, read-only)
 ``run_lock()``             the environment lock the session holds around a mutating run
                            (default: a file lock in the state dir)
+``logs(query)``            the platform's log lines in time order (``sreplat.logs``); followed
+                           when ``query.follow`` (then the iterator does not end by itself)
 =========================  ==================================================================
 
 Building a pipeline or a check list must not touch anything: ``plan``/``--dry-run`` build them
@@ -31,7 +33,7 @@ from ``sreplat.pipeline``; a target never prints, never calls ``sys.exit``, and 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -43,6 +45,7 @@ from sreplat.pipeline.step import Pipeline
 
 if TYPE_CHECKING:
     from sreplat.config import Environment
+    from sreplat.logs import LogLine, LogQuery
     from sreplat.pipeline.lock import RunLock
     from sreplat.targets import Seams
 
@@ -115,6 +118,10 @@ class Target(ABC):
     def doctor_checks(self) -> Sequence[Check]:
         """Prerequisite checks (tools, credentials, ports), each with a fix hint."""
         return ()
+
+    def logs(self, query: LogQuery) -> Iterator[LogLine]:
+        """Log lines of the platform's components (``sreplat logs``)."""
+        raise unsupported(self.name, "logs")
 
     def drift_checks(self) -> Sequence[Check]:
         """``status --drift``: checks that the infrastructure matches its code (may be slow)."""

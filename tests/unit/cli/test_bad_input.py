@@ -210,3 +210,36 @@ def test_plan_deploy_needs_a_sha(cli: Cli) -> None:
     result = cli("plan", "deploy")
     assert result.code == 2
     assert "--sha" in one_line_error(result.err)
+
+
+def test_a_broken_slo_file_stops_bootstrap_before_anything(
+    cli: Cli, state_root: Path, tmp_path: Path
+) -> None:
+    slo_dir = tmp_path / "slo"
+    slo_dir.mkdir()
+    (slo_dir / "api.yaml").write_text("name: api\nservice: api\nobjective: 1.5\n")
+    result = cli("bootstrap", "--set", f"slo_dir={slo_dir}", *set_flags(port_settings()))
+    assert result.code == 2
+    assert f"{slo_dir / 'api.yaml'}" in one_line_error(result.err)
+    assert not state_root.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["logs", "--since", "ten minutes"], "--since 'ten minutes': expected a duration"),
+        (["logs", "--trace", "not-a-trace"], "--trace 'not-a-trace': expected a trace id of 32 hex digits"),
+        (["logs", "database"], "'database' is not one of 'api', 'worker', 'redis'"),
+    ],
+)
+def test_bad_logs_arguments_exit_2(cli: Cli, state_root: Path, argv: list[str], words: str) -> None:
+    result = cli(*argv)
+    assert result.code == 2
+    assert words in one_line_error(result.err)
+    assert not state_root.exists()
+
+
+def test_logs_of_an_environment_never_bootstrapped(cli: Cli, state_root: Path) -> None:
+    result = cli("logs")
+    assert result.code == 1
+    assert "has no logs (not bootstrapped" in one_line_error(result.err)

@@ -15,11 +15,12 @@ tools/gcp/gcs_lock.py), so a laptop and a CI runner never change one environment
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sreplat.config import Environment
 from sreplat.errors import UsageError
+from sreplat.logs import LogLine, LogQuery
 from sreplat.pipeline.checks import Check
 from sreplat.pipeline.lock import RunLock
 from sreplat.pipeline.step import Pipeline
@@ -31,6 +32,7 @@ from sreplat.targets.gcp.context import CLUSTER, STACKS, GcpContext
 from sreplat.targets.gcp.deploy import Deploy
 from sreplat.targets.gcp.destroy import Destroy
 from sreplat.targets.gcp.doctor import doctor_checks
+from sreplat.targets.gcp.observability import Observability
 from sreplat.targets.gcp.seams import GcpSeams
 from sreplat.targets.gcp.settings import GcpSettings
 from sreplat.targets.gcp.stacks import Stacks
@@ -49,6 +51,7 @@ class GcpTarget(Target):
         self.ctx = GcpContext(env, seams.part(self.name, GcpSeams) or GcpSeams())
         self.stacks = Stacks(self.ctx)
         self.preflight = status.Preflight(self.ctx)  # shared by status and status --drift
+        self.observability = Observability(self.ctx)
         self.allow_dirty = False
         self.recover = False
         # The state bucket, when taking the lock had to create it (a first bootstrap).
@@ -75,11 +78,13 @@ class GcpTarget(Target):
                 f"({describe(changes)}): images tagged with HEAD would not be HEAD",
                 hint="commit or stash them, or pass --allow-dirty",
             )
+        self.observability.check()  # SLO files and the SMTP password, before anything starts
         # Before the lock, the run log and the state dir: without credentials nothing can start.
         self.ctx.require_access()
 
     def check_deploy(self, sha: str) -> None:
         self.ctx.check_layout()
+        self.observability.check()
         state = self.ctx.stack_state(CLUSTER)
         if state is None or state.empty:
             raise UsageError(
@@ -141,6 +146,10 @@ class GcpTarget(Target):
 
     def drift_checks(self) -> Sequence[Check]:
         return status.drift_checks(self.stacks, self.preflight)
+
+    def logs(self, query: LogQuery) -> Iterator[LogLine]:
+        self.ctx.require_access()
+        return self.observability.logs(query)
 
     def doctor_checks(self) -> Sequence[Check]:
         return doctor_checks(self.ctx)

@@ -23,6 +23,7 @@ from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
 from sreplat.targets.gcp import images, releases
 from sreplat.targets.gcp.context import CLUSTER, FOUNDATION, NAMESPACE, GcpContext
 from sreplat.targets.gcp.data import APPS, FoundationOutputs, HelmRevision
+from sreplat.targets.gcp.observability import Observability
 from sreplat.targets.gcp.record import DeployRecord, read_record, read_record_versioned, write_record
 from sreplat.targets.gcp.stacks import Stacks
 from sreplat.tools.images.pipeline import BuiltImages
@@ -75,7 +76,8 @@ class Bootstrap:
                 "platform",
                 self.release("platform"),
                 (NAMESPACE_STEP, FOUNDATION),
-                "release platform (network policies, the CI deployer's Role)",
+                "release platform (network policies, the CI deployer's Role, collector, Grafana, "
+                "SLO rules, alerting)",
             ),
             Step("redis", self.release("redis"), ("platform",), "release redis"),
             Step("api", self.release("api"), apps_need, "release api (+ Ingress)"),
@@ -169,14 +171,17 @@ class Bootstrap:
 
     def release(self, name: str) -> Callable[[StepContext], StepResult]:
         def run(step: StepContext) -> StepResult:
-            values = {}
-            if name == "platform":
-                values = releases.platform_values(step.input(FOUNDATION, FoundationOutputs))
-            elif name in APPS:
-                plan = releases.ReleasePlan(
-                    step.input(FOUNDATION, FoundationOutputs), step.input(IMAGES, BuiltImages)
-                )
-                values = plan.values(name)
+            values: dict[str, Any] = {}  # redis: the chart's defaults are the production settings
+            if name == "platform" or name in APPS:
+                foundation = step.input(FOUNDATION, FoundationOutputs)
+                observability = Observability(self.ctx)
+                if name == "platform":
+                    values = releases.platform_values(foundation) | observability.platform_values(foundation)
+                else:
+                    plan = releases.ReleasePlan(
+                        foundation, step.input(IMAGES, BuiltImages), observability.values(foundation)
+                    )
+                    values = plan.values(name)
             step.progress(f"helm: {name}")
             with self.ctx.helm(step.sink, cancel=step.cancel) as helm:
                 change = releases.ensure_release(

@@ -37,6 +37,10 @@ class FoundationOutputs:
     deployer_service_account_email: str | None = None  # CI's account: the platform chart's Role user
     build_service_account_email: str | None = None  # what Cloud Build runs as
     workload_identity_provider: str | None = None
+    # Observability (issue 13): the collector's and the Managed Prometheus frontend's Google
+    # accounts (``collector``, ``gmp_frontend``), and the range Google APIs answer from.
+    observability_service_accounts: Mapping[str, str] = field(default_factory=dict)
+    google_apis_cidr: str | None = None
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any]) -> FoundationOutputs:
@@ -57,6 +61,12 @@ class FoundationOutputs:
                 deployer_service_account_email=_optional(outputs.get("deployer_service_account_email")),
                 build_service_account_email=_optional(outputs.get("build_service_account_email")),
                 workload_identity_provider=_optional(outputs.get("workload_identity_provider")),
+                observability_service_accounts={
+                    str(k): str(v)
+                    for k, v in (outputs.get("observability_service_accounts") or {}).items()
+                    if v
+                },
+                google_apis_cidr=_optional(outputs.get("google_apis_cidr")),
             )
         except (KeyError, TypeError) as exc:
             raise OperationFailed(
@@ -78,6 +88,8 @@ class FoundationOutputs:
             "deployer_service_account_email": self.deployer_service_account_email,
             "build_service_account_email": self.build_service_account_email,
             "workload_identity_provider": self.workload_identity_provider,
+            "observability_service_accounts": dict(self.observability_service_accounts),
+            "google_apis_cidr": self.google_apis_cidr,
         }
 
     @classmethod

@@ -14,6 +14,7 @@ from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
 from sreplat.targets.gcp import images, releases
 from sreplat.targets.gcp.context import NAMESPACE, GcpContext
 from sreplat.targets.gcp.data import APPS, AppsUpgrade, Current
+from sreplat.targets.gcp.observability import Observability
 from sreplat.targets.gcp.record import DeployRecord, read_record_versioned, write_record
 from sreplat.tools.images.pipeline import BuiltImages
 
@@ -95,7 +96,9 @@ class Deploy:
         current = step.input(CURRENT, Current)
         if current.up_to_date:
             return StepResult.skipped(f"{self.sha[:12]} already runs")
-        plan = releases.ReleasePlan(self.ctx.foundation(), step.input(IMAGES, BuiltImages))
+        foundation = self.ctx.foundation()
+        observability = Observability(self.ctx).values(foundation)
+        plan = releases.ReleasePlan(foundation, step.input(IMAGES, BuiltImages), observability)
         step.progress(f"helm: upgrading api and worker to {self.sha[:12]}")
         with self.ctx.helm(step.sink, cancel=step.cancel) as helm:
             results = releases.upgrade_apps(

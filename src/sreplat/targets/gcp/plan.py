@@ -21,6 +21,7 @@ from typing import Any
 from sreplat.errors import OperationFailed, SreplatError, UsageError
 from sreplat.targets.gcp.context import CLUSTER, FOUNDATION, HELM_RELEASES, GcpContext, short_reason
 from sreplat.targets.gcp.data import APPS, FoundationOutputs
+from sreplat.targets.gcp.observability import Observability
 from sreplat.targets.gcp.record import read_record
 from sreplat.targets.gcp.releases import ReleasePlan
 from sreplat.targets.gcp.stacks import Stacks, describe_plan
@@ -144,7 +145,8 @@ def helm_changes(
     from sreplat.tools.helm.manifests import parse_manifest
 
     foundation = _foundation_or_expected(ctx, blocked)
-    plan = ReleasePlan(foundation, _images(ctx, foundation, sha, blocked))
+    observability = Observability(ctx).values(foundation)
+    plan = ReleasePlan(foundation, _images(ctx, foundation, sha, blocked), observability)
     if blocked is not None or not _has_state(ctx, CLUSTER):
         # The charts render without a cluster: what would be installed is still worth showing.
         out = {}

@@ -7,6 +7,8 @@ is the full SHA, kept for people reading the pod spec), ``release`` = the SHA (i
 ``SREPLAT_RELEASE``, what ``/healthz`` reports), Workload Identity service accounts, the API's
 Ingress on the static IP Terraform reserved with the TLS policy (and, when on, the Cloud Armor
 policy) of the foundation stack, and in ``platform`` the CI deployer's Role bound to its account.
+Observability adds its own (``targets.gcp.observability``: the collector, Grafana, the SLO Rules
+and the alert receiver in ``platform``; the OTLP endpoint and sampling ratio in the apps).
 
 api and worker are upgraded concurrently; when either fails, the release manager has already
 undone the failed one (tools/helm/upgrade.py) and the other is rolled back here, so the
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,19 +52,21 @@ class ReleasePlan:
 
     foundation: FoundationOutputs
     images: BuiltImages
+    # release → more top-level values: what turns observability on (``targets.gcp.observability``).
+    observability: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def sha(self) -> str:
         return self.images.sha
 
     def values(self, release: str) -> dict[str, Any]:
+        extra = self.observability.get(release, {})
         if release == "platform":
-            return platform_values(self.foundation)
+            return {**platform_values(self.foundation), **extra}
         if release not in APPS:
-            return {}  # redis: the chart's defaults are the production settings
-        return app_values(
-            release, foundation=self.foundation, image=self.images.images[release], sha=self.sha
-        )
+            return dict(extra)  # redis: the chart's defaults are the production settings
+        image = self.images.images[release]
+        return {**app_values(release, foundation=self.foundation, image=image, sha=self.sha), **extra}
 
 
 def app_values(app: str, *, foundation: FoundationOutputs, image: BuiltImage, sha: str) -> dict[str, Any]:

@@ -104,6 +104,35 @@ def _resolvers(value: str) -> str:
     return value
 
 
+_ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+$")
+_SMARTHOST = re.compile(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
+
+
+def _webhook(value: str) -> str:
+    if not re.match(r"^https?://[^\s]+$", value):
+        raise ValueError("an http(s) URL")
+    return value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError("an email address")
+    return value
+
+
+def _smarthost(value: str) -> str:
+    if not _SMARTHOST.match(value):
+        raise ValueError("host:port of an SMTP server, such as smtp.example.com:587")
+    return value
+
+
+def _env_var(value: str) -> str:
+    if not _ENV_VAR.match(value):
+        raise ValueError("the name of an environment variable, such as SREPLAT_SMTP_PASSWORD")
+    return value
+
+
 def _github_id(value: str) -> str:
     if not _GITHUB_ID.match(value):
         raise ValueError("a GitHub numeric id (digits only: the API's .id / .owner.id)")
@@ -146,6 +175,10 @@ Region = Annotated[str, AfterValidator(_region)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 BucketName = Annotated[str, AfterValidator(_bucket_name)]
 GithubRepository = Annotated[str, AfterValidator(_github_repository)]
+WebhookUrl = Annotated[str, AfterValidator(_webhook)]
+Email = Annotated[str, AfterValidator(_email)]
+Smarthost = Annotated[str, AfterValidator(_smarthost)]
+EnvVarName = Annotated[str, AfterValidator(_env_var)]
 Resolvers = Annotated[str, AfterValidator(_resolvers)]
 GithubId = Annotated[
     str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v), AfterValidator(_github_id)
@@ -182,7 +215,7 @@ class GcpSettings(EnvironmentSettings):
     """
 
     TARGET: ClassVar[str] = "gcp"
-    RELATIVE_PATHS: ClassVar[tuple[str, ...]] = ("repo", "stacks_dir", "charts_dir")
+    RELATIVE_PATHS: ClassVar[tuple[str, ...]] = ("repo", "stacks_dir", "charts_dir", "slo_dir")
     DERIVED_FROM: ClassVar[Mapping[str, str]] = {"api_host": "domain", "state_bucket": "project"}
 
     target: Literal["gcp"]
@@ -231,6 +264,19 @@ class GcpSettings(EnvironmentSettings):
     ready_timeout_s: StrictFloat = Field(900.0, gt=0, le=7200, description="how long rollouts may take")
     stacks_dir: Path | None = Field(None, description="Terraform stacks (default: terraform/stacks)")
     charts_dir: Path | None = Field(None, description="Helm charts (default: helm)")
+    # Observability (issue 13): traces, SLO rules and where their alerts go.
+    slo_dir: Path | None = Field(None, description="SLO files (default: slo/ of the project root)")
+    trace_sampling_ratio: float = Field(
+        0.1, ge=0, le=1, description="share of new traces kept (a job follows its request's decision)"
+    )
+    alert_webhook_url: WebhookUrl | None = Field(None, description="SLO alerts go to this webhook")
+    alert_email_to: Email | None = Field(None, description="...or to this address (needs the next three)")
+    alert_email_from: Email | None = Field(None, description="sender of the alert emails")
+    alert_email_smarthost: Smarthost | None = Field(None, description="SMTP server host:port (STARTTLS)")
+    alert_email_username: str | None = Field(None, description="SMTP user, if the server wants one")
+    alert_email_password_env: EnvVarName | None = Field(
+        None, description="environment variable holding the SMTP password (never the file)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -269,7 +315,24 @@ class GcpSettings(EnvironmentSettings):
             raise ValueError("github_repository_id, _owner_id and github_environments need github_repository")
         if self.github_environments is not None and not self.github_environments:
             raise ValueError("github_environments must name at least one GitHub environment (or be left out)")
+        self._one_alert_receiver()
         return self
+
+    def _one_alert_receiver(self) -> None:
+        email = {
+            "alert_email_from": self.alert_email_from,
+            "alert_email_smarthost": self.alert_email_smarthost,
+        }
+        if self.alert_webhook_url and self.alert_email_to:
+            raise ValueError("set alert_webhook_url or alert_email_to, not both (alerts go to one receiver)")
+        if self.alert_email_to:
+            missing = [key for key, value in email.items() if not value]
+            if missing:
+                raise ValueError(f"alert_email_to needs {' and '.join(missing)} too")
+        if bool(self.alert_email_username) != bool(self.alert_email_password_env):
+            raise ValueError("alert_email_username and alert_email_password_env go together")
+        if self.alert_email_username and not self.alert_email_to:
+            raise ValueError("alert_email_username without alert_email_to")
 
     # --- what the Terraform stacks name after the environment ----------------------------------
     @property

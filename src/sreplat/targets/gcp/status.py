@@ -135,6 +135,7 @@ def status_checks(ctx: GcpContext, preflight: Preflight | None = None) -> list[C
         ("workloads", workloads),
         ("endpoint", endpoint),
         ("queue", queue),
+        ("slo", slo),
     ]
     checks = [Check("state", lambda: state(ctx, preflight.gate()), CHECK_TIMEOUT_S)]
     checks += [Check(name, _gated(name, fn, ctx, preflight), CHECK_TIMEOUT_S) for name, fn in parts]
@@ -380,6 +381,12 @@ def queue(ctx: GcpContext) -> Finding:
     if not workers:
         return Finding(Verdict.UNHEALTHY, f"no worker reports in; {_n(depth)} jobs waiting", facts)
     return healthy(f"depth {_n(depth)}, {_n(failed)} failed in the last hour, {_n(workers)} workers", **facts)
+
+
+def slo(ctx: GcpContext) -> Finding:
+    from sreplat.targets.gcp.observability import Observability
+
+    return Observability(ctx).slo_check(timeout=CALL_BUDGET_S)
 
 
 def drift_check(stacks: Stacks) -> Finding:

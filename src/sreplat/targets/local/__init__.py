@@ -5,7 +5,9 @@ Processes (one supervisord per environment, its socket and config in the state d
 - ``redis``: redis-server, append-only file on, data in ``<state>/redis/data``;
 - ``api``: ``sreplat-api`` (gunicorn), bound to ``api_host:api_port``;
 - ``worker-N``: ``sreplat-worker --workers 1``, one supervisord program each (group ``workers``),
-  so they restart one at a time and the queue is never left without a worker.
+  so they restart one at a time and the queue is never left without a worker;
+- ``prometheus``: Debian's Prometheus on 127.0.0.1, scraping the API and every worker and
+  evaluating the SLO rules (``observability``); its UI is the local dashboard.
 
 Each is restarted by supervisord if it dies; logs go to ``<state>/logs/``.
 
@@ -26,16 +28,17 @@ recorded at bootstrap), ``layout`` (where things live), ``programs`` (what super
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from sreplat.config import Environment
 from sreplat.errors import OperationFailed, UsageError
+from sreplat.logs import LogLine, LogQuery
 from sreplat.pipeline.checks import Check
 from sreplat.pipeline.step import Pipeline
 from sreplat.targets import Seams
 from sreplat.targets.base import Target
-from sreplat.targets.local import doctor, orphans, status
+from sreplat.targets.local import doctor, logs, observability, orphans, status
 from sreplat.targets.local.bootstrap import Bootstrap, is_git_repo
 from sreplat.targets.local.context import LocalContext
 from sreplat.targets.local.deploy import Deploy
@@ -60,6 +63,7 @@ class LocalTarget(Target):
 
     def check_bootstrap(self) -> None:
         doctor.require_tools()
+        observability.slos(self.local)  # SloError (exit 2) before anything is created
         if self.local.supervisor.running():
             differences = self.local.differences()
             if differences:
@@ -99,6 +103,7 @@ class LocalTarget(Target):
         return sha
 
     def check_deploy(self, sha: str) -> None:
+        observability.slos(self.local)  # deploy regenerates the rules: they must load
         if not self.local.supervisor.running():
             raise OperationFailed(
                 f"{self.env.name} is not running; nothing deployed", hint="run `sreplat bootstrap` first"
@@ -128,3 +133,6 @@ class LocalTarget(Target):
 
     def doctor_checks(self) -> Sequence[Check]:
         return doctor.doctor_checks(self.local)
+
+    def logs(self, query: LogQuery) -> Iterator[LogLine]:
+        return logs.lines(self.local, query)

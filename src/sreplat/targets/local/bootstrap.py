@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sreplat.errors import OperationFailed, UsageError
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
-from sreplat.targets.local import orphans, probes, rollout, settings
+from sreplat.targets.local import observability, orphans, probes, rollout, settings
 from sreplat.targets.local.context import LocalContext
 from sreplat.targets.local.deploy import Deploy
 from sreplat.targets.local.layout import write_if_changed
@@ -17,6 +19,21 @@ from sreplat.targets.local.programs import redis_conf
 from sreplat.targets.local.waits import give_up_if_fatal, wait_ready, wait_workers
 from sreplat.tools import git, http_probe
 from sreplat.tools.local import redis_probe
+
+
+@dataclass(frozen=True)
+class PrometheusFiles:
+    """What ``prepare`` hands ``prometheus``: whether Prometheus' config or SLO rules changed (a
+    running Prometheus then reloads them)."""
+
+    changed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"changed": self.changed}
+
+    @classmethod
+    def from_json(cls, data: Any) -> PrometheusFiles:
+        return cls(changed=bool(data["changed"]))
 
 
 class Bootstrap:
@@ -32,7 +49,7 @@ class Bootstrap:
                 Step(
                     "prepare",
                     self.prepare,
-                    description="write redis and supervisord config",
+                    description="write redis, supervisord and Prometheus config (SLO rules)",
                     resumable=False,
                 ),
                 Step("release", self.release, description="make sure a release of the apps is current"),
@@ -79,9 +96,16 @@ class Bootstrap:
                     resumable=False,
                 ),
                 Step(
+                    "prometheus",
+                    self.start_prometheus,
+                    needs=("prepare", "supervisord"),
+                    description=f"start Prometheus on 127.0.0.1:{s.prometheus_port} (SLO rules)",
+                    resumable=False,
+                ),
+                Step(
                     "verify",
                     self.verify,
-                    needs=("rollout",),
+                    needs=("rollout", "prometheus"),
                     description="check the release the API serves",
                     resumable=False,
                     verifies=True,
@@ -99,11 +123,17 @@ class Bootstrap:
         for folder in (layout.logs_dir, layout.redis_data, layout.runtime_dir, layout.releases_dir):
             folder.mkdir(parents=True, exist_ok=True)
         changed = write_if_changed(layout.redis_conf, redis_conf(local.configured, layout.redis_data))
-        changed |= local.supervisor.write_config()
+        config_changed = local.supervisor.write_config()
+        if config_changed and local.supervisor.running():
+            # Up since an older sreplat: let it manage the programs added since (Prometheus).
+            local.supervisor.add_new_programs()
+        changed |= config_changed
         changed |= settings.record(layout, local.configured)
-        if not changed:
-            return StepResult.skipped("config unchanged", state_dir=str(layout.state_dir))
-        return StepResult.ok(f"config in {layout.state_dir}", state_dir=str(layout.state_dir))
+        prometheus = PrometheusFiles(changed=observability.write_files(local))
+        state_dir = str(layout.state_dir)
+        if not (changed or prometheus.changed):
+            return StepResult.skipped("config unchanged", output=prometheus, state_dir=state_dir)
+        return StepResult.ok(f"config in {state_dir}", output=prometheus, state_dir=state_dir)
 
     def release(self, ctx: StepContext) -> StepResult:
         release_dirs = self.local.release_dirs
@@ -191,6 +221,32 @@ class Bootstrap:
         Deploy(self.local, unfinished.release).activate(ctx)
         return StepResult.ok(f"finished the interrupted {unfinished.what()}")
 
+    def start_prometheus(self, ctx: StepContext) -> StepResult:
+        local = self.local
+        prometheus = observability.api(local)
+        url = observability.prometheus_url(local.live)
+        info = local.supervisor.process("prometheus")
+        if info.running and prometheus.ready():
+            if not ctx.input("prepare", PrometheusFiles).changed:
+                return StepResult.skipped(f"already running (pid {info.pid})", prometheus_url=url)
+            local.supervisor.signal("prometheus", "HUP")  # re-reads prometheus.yml and the rules
+            return StepResult.ok(f"reloaded its configuration (pid {info.pid})", prometheus_url=url)
+        # wait: it is ready within startsecs, before supervisord calls it RUNNING (status would
+        # show it STARTING right after bootstrap otherwise).
+        local.supervisor.start_process("prometheus", wait=True)
+
+        def probe() -> str | None:
+            give_up_if_fatal(local, "prometheus", what="Prometheus")
+            return None if prometheus.ready() else "/-/ready does not answer 200 yet"
+
+        ctx.wait_until(
+            probe,
+            timeout_s=local.live.ready_timeout_s,
+            what="Prometheus did not become ready",
+            hint=f"see {local.layout.log('prometheus')}",
+        )
+        return StepResult.ok(f"ready at {url}", prometheus_url=url)
+
     def verify(self, ctx: StepContext) -> StepResult:
         local = self.local
         api = local.api_url()
@@ -214,6 +270,8 @@ class Bootstrap:
             then=f"curl -s {api}/jobs/<job_id>",
             stop_it=f"sreplat --env {local.env.name} destroy",
             logs=str(local.layout.logs_dir),
+            prometheus_url=observability.prometheus_url(local.live),
+            dashboard=observability.dashboard_url(local.live),
         )
 
 

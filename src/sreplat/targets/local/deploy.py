@@ -13,7 +13,7 @@ from typing import NoReturn
 from sreplat import proc
 from sreplat.errors import Interrupted, OperationFailed, SreplatError
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
-from sreplat.targets.local import probes, rollout
+from sreplat.targets.local import observability, probes, rollout
 from sreplat.targets.local.context import LocalContext
 from sreplat.targets.local.waits import wait_ready, wait_restarted_worker, wait_serving
 from sreplat.tools.local.release_dirs import ReleaseDir
@@ -52,6 +52,13 @@ class Deploy:
                     self.activate,
                     needs=("smoke-test",),
                     description="switch, reload the API gracefully, restart workers warm, verify",
+                    resumable=False,
+                ),
+                Step(
+                    "rules",
+                    self.rules,
+                    needs=("activate",),
+                    description="regenerate Prometheus' config and SLO rules; reload it if they changed",
                     resumable=False,
                 ),
                 Step(
@@ -213,6 +220,15 @@ class Deploy:
         except OperationFailed:
             return False
         return all(i.running and i.started_at >= when for i in infos)
+
+    def rules(self, ctx: StepContext) -> StepResult:
+        local = self.local
+        if not observability.write_files(local):
+            return StepResult.skipped("Prometheus config and SLO rules unchanged")
+        if local.supervisor.process("prometheus").running:
+            local.supervisor.signal("prometheus", "HUP")
+            return StepResult.ok("SLO rules rewritten; Prometheus reloaded")
+        return StepResult.ok("SLO rules rewritten (Prometheus is not running)")
 
     def prune(self, ctx: StepContext) -> StepResult:
         removed = self.local.release_dirs.prune(self.local.live.keep_releases)

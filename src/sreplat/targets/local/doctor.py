@@ -15,6 +15,7 @@ from sreplat.targets.local.programs import APP_SCRIPTS, script
 from sreplat.tools.local import ports, prereqs
 
 REDIS_HINT = "install redis-server (Debian: apt-get install redis-server; `make up` does it as root)"
+PROMETHEUS_HINT = "install Prometheus (Debian: apt-get install prometheus; `make up` does it as root)"
 APPS_HINT = "install the bundled apps: pip install -e ./apps (`make up` does it)"
 GIT_HINT = "install git (Debian: apt-get install git)"
 
@@ -40,6 +41,12 @@ def doctor_checks(local: LocalContext) -> list[Check]:
         Check("python", found(prereqs.python_version), timeout_s=5),
         Check(
             "redis-server", found(partial(prereqs.tool_version, ["redis-server", "--version"], REDIS_HINT))
+        ),
+        Check(
+            "prometheus",
+            found(
+                partial(prereqs.tool_version, ["prometheus", "--version"], PROMETHEUS_HINT, minimum=(2, 30))
+            ),
         ),
         Check("git", found(partial(prereqs.tool_version, ["git", "--version"], GIT_HINT))),
         Check("supervisor", found(partial(prereqs.package_version, "supervisor", "pip install supervisor"))),
@@ -70,7 +77,9 @@ def port_check(local: LocalContext, what: str, port: int, running: bool) -> Find
 
 def port_hint(what: str) -> str:
     """How to free or move the port of ``what`` (api, redis, a worker's metrics)."""
-    key = {"api": "api_port", "redis": "redis_port"}.get(what, "worker_metrics_port")
+    key = {"api": "api_port", "redis": "redis_port", "prometheus": "prometheus_port"}.get(
+        what, "worker_metrics_port"
+    )
     return (
         f"stop what holds it, or pick another: --set {key}=N, SREPLAT_{key.upper()}=N, "
         f"or {key} in sreplat.toml"
@@ -78,9 +87,11 @@ def port_hint(what: str) -> str:
 
 
 def require_tools() -> None:
-    """ToolMissing unless redis-server and the apps' console scripts are installed."""
+    """ToolMissing unless redis-server, prometheus and the apps' console scripts are installed."""
     if shutil.which("redis-server") is None:
         raise ToolMissing("redis-server not found on PATH", hint=REDIS_HINT)
+    if shutil.which("prometheus") is None:
+        raise ToolMissing("prometheus not found on PATH", hint=PROMETHEUS_HINT)
     for name in APP_SCRIPTS:
         if not Path(script(name)).exists():
             raise ToolMissing(f"{name} not found", hint=APPS_HINT)

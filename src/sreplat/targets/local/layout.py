@@ -42,6 +42,22 @@ class Layout:
         return self.state_dir / "releases"
 
     @property
+    def prometheus_dir(self) -> Path:
+        return self.state_dir / "prometheus"
+
+    @property
+    def prometheus_config(self) -> Path:
+        return self.prometheus_dir / "prometheus.yml"
+
+    @property
+    def prometheus_rules(self) -> Path:
+        return self.prometheus_dir / "slo-rules.yml"
+
+    @property
+    def prometheus_data(self) -> Path:
+        return self.prometheus_dir / "data"
+
+    @property
     def recorded_settings(self) -> Path:
         return self.state_dir / "local.json"
 

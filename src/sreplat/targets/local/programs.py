@@ -1,5 +1,5 @@
-"""What a local environment runs under supervisord (redis, the API, one program per worker), the
-configuration each gets, and the addresses they answer on."""
+"""What a local environment runs under supervisord (redis, the API, one program per worker,
+Prometheus), the configuration each gets, and the addresses they answer on."""
 
 from __future__ import annotations
 
@@ -87,12 +87,31 @@ def supervisor_config(
                 group="workers",
             )
         )
+    programs.append(prometheus_program(layout, s))
     return SupervisorConfig(
         run_dir=layout.run_dir,
         log_dir=layout.logs_dir,
         identifier=identifier,
         programs=tuple(programs),
         socket_path=socket_path_for(layout.run_dir),
+    )
+
+
+def prometheus_program(layout: Layout, settings: LocalSettings) -> Program:
+    """Debian's Prometheus on loopback; config and rules from ``observability.write_files``."""
+    return Program(
+        name="prometheus",
+        command=(
+            binary("prometheus"),
+            f"--config.file={layout.prometheus_config}",
+            f"--storage.tsdb.path={layout.prometheus_data}",
+            f"--web.listen-address=127.0.0.1:{settings.prometheus_port}",
+            "--storage.tsdb.retention.time=15d",
+        ),
+        stdout_log=layout.log("prometheus"),
+        directory=layout.prometheus_dir,
+        stopwaitsecs=30,
+        priority=40,
     )
 
 

@@ -8,6 +8,7 @@ import hashlib
 import ipaddress
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, StrictFloat, StrictInt, model_validator
@@ -34,6 +35,7 @@ class LocalSettings(EnvironmentSettings):
     """The ``local`` target: supervisord + redis-server + the bundled apps on this machine."""
 
     TARGET: ClassVar[str] = "local"
+    RELATIVE_PATHS: ClassVar[tuple[str, ...]] = ("repo", "slo_dir")
 
     target: Literal["local"] = "local"
     api_host: IPv4 = Field("127.0.0.1", description="address the API listens on")
@@ -47,6 +49,15 @@ class LocalSettings(EnvironmentSettings):
     apps_dir: str = Field("apps/src", description="directory of the repo holding the apps' import package")
     keep_releases: StrictInt = Field(5, ge=1, le=100, description="release directories kept after a deploy")
     ready_timeout_s: StrictFloat = Field(120.0, gt=0, le=3600, description="how long to wait for readiness")
+    # Observability (issue 13): a Prometheus under the same supervisord; its UI is the dashboard.
+    prometheus_port: Port = Field(9090, description="port of the local Prometheus (127.0.0.1 only)")
+    scrape_interval_s: StrictInt = Field(
+        15, ge=1, le=300, description="how often Prometheus scrapes the apps"
+    )
+    evaluation_interval_s: StrictInt = Field(
+        30, ge=1, le=300, description="how often it evaluates the SLO rules"
+    )
+    slo_dir: Path | None = Field(None, description="SLO files (default: slo/ of the project root)")
 
     @property
     def worker_ports(self) -> tuple[int, ...]:
@@ -57,6 +68,7 @@ class LocalSettings(EnvironmentSettings):
         """Every port this environment listens on, by what listens there."""
         named = {"api": self.api_port, "redis": self.redis_port}
         named.update({f"worker-{i + 1} metrics": port for i, port in enumerate(self.worker_ports)})
+        named["prometheus"] = self.prometheus_port
         return named
 
     def claims(self) -> Mapping[str, str]:
@@ -76,7 +88,15 @@ class LocalSettings(EnvironmentSettings):
 
 
 # Settings that shape what runs; changing one needs a destroy (or another environment).
-SHAPING = ("api_host", "api_port", "redis_port", "worker_metrics_port", "workers", "api_workers")
+SHAPING = (
+    "api_host",
+    "api_port",
+    "redis_port",
+    "worker_metrics_port",
+    "workers",
+    "api_workers",
+    "prometheus_port",
+)
 
 
 def fingerprint(settings: LocalSettings) -> str:

@@ -1,5 +1,6 @@
 """``status`` of a local environment: supervisord and each program, redis (persistence on), the
-API, the workers (registered, on the current release), the queue and the release history."""
+API, the workers (registered, on the current release), the queue, the release history, Prometheus
+(targets up, rules loaded) and the SLOs (budget left, burn rate)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from functools import partial
 from typing import Any
 
 from sreplat.pipeline.checks import Check, Finding, healthy, unhealthy, unknown
-from sreplat.targets.local import orphans, probes, rollout
+from sreplat.targets.local import observability, orphans, probes, rollout
 from sreplat.targets.local.context import LocalContext
 from sreplat.targets.local.programs import QUEUE
 from sreplat.tools import http_probe
@@ -20,7 +21,7 @@ def status_checks(local: LocalContext) -> list[Check]:
     if not local.layout.state_dir.is_dir():
         return [Check("environment", lambda: unhealthy("not bootstrapped", hint="run `sreplat bootstrap`"))]
     checks = [Check("supervisord", partial(supervisord, local), timeout_s=10)]
-    for name in ("redis", "api", *local.worker_names()):
+    for name in ("redis", "api", *local.worker_names(), "prometheus"):
         checks.append(Check(f"process {name}", partial(process, local, name), timeout_s=10))
     checks += [
         Check("redis", partial(redis, local), timeout_s=10),
@@ -28,6 +29,8 @@ def status_checks(local: LocalContext) -> list[Check]:
         Check("workers", partial(workers, local), timeout_s=10),
         Check("queue", partial(queue, local), timeout_s=10),
         Check("release", partial(release, local), timeout_s=5),
+        Check("prometheus", partial(observability.prometheus_check, local), timeout_s=10),
+        Check("slo", partial(observability.slo_check, local), timeout_s=15),
     ]
     return checks
 

@@ -56,8 +56,9 @@ class GcpEndpoints:
 
     Each is scheme + host[:port], e.g. ``http://127.0.0.1:8123`` (a test double, or a private
     endpoint). ``artifact_registry`` also serves the Docker Registry API of the image host;
-    ``monitoring`` is Managed Service for Prometheus' query API. They are chosen where the CLI
-    session is assembled (``targets.gcp.seams``), never read from the environment here.
+    ``monitoring`` is Managed Service for Prometheus' query API, ``logging`` Cloud Logging's.
+    They are chosen where the CLI session is assembled (``targets.gcp.seams``), never read from
+    the environment here.
     """
 
     storage: str | None = None
@@ -67,6 +68,7 @@ class GcpEndpoints:
     artifact_registry: str | None = None
     cloudbuild: str | None = None
     monitoring: str | None = None
+    logging: str | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):

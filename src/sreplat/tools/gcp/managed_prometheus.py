@@ -3,7 +3,10 @@ collectors put what the apps' ``/metrics`` expose (the charts' PodMonitorings as
 
 ``query(access, "max(sreplat_queue_depth)")`` returns the samples of the resulting vector;
 an empty tuple means no series matched (nothing scraped yet). The endpoint is the Prometheus
-HTTP API that Managed Service for Prometheus serves per project.
+HTTP API that Managed Service for Prometheus serves per project: ``GET
+/v1/projects/<p>/location/global/prometheus/api/v1/query?query=...`` with an empty body
+(monitoring/api/ref_v3/rest/v1/projects.location.prometheus.api.v1/query; the `status` checks
+``queue`` and ``slo`` ask it).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def query(access: GcpAccess, promql: str, *, timeout: float = 10.0) -> tuple[Sam
     def attempt(_seconds_left: float) -> Any:
         from google.api_core import exceptions
 
-        response = session.post(url, data={"query": promql})
+        response = session.get(url, params={"query": promql})
         if response.status_code >= 400:
             # A coded error (403, 404, 429...) translates like those of the client libraries.
             raise exceptions.from_http_response(response)  # type: ignore[no-untyped-call]

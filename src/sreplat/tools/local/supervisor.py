@@ -316,6 +316,15 @@ class Supervisor:
         with contextlib.suppress(FileNotFoundError):
             self.config.socket_path.unlink()
 
+    def add_new_programs(self) -> list[str]:
+        """Make a running supervisord re-read its config and manage the programs added there
+        (``reloadConfig`` + ``addProcessGroup``; changed or removed ones are left as they are).
+        Returns the groups added."""
+        added, _changed, _removed = self.call("reloadConfig")[0]
+        for group in added:
+            self.call("addProcessGroup", group)
+        return list(added)
+
     # --- programs --------------------------------------------------------------------------------
 
     def processes(self) -> list[ProcessInfo]:

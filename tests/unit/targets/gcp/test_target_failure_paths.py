@@ -21,7 +21,7 @@ from tests.unit.targets.gcp.world import BUCKET, ENDPOINTS, ENV, STEPS, Run, Wor
 
 pytestmark = pytest.mark.helm  # plan renders the charts (offline when the cloud cannot be asked)
 
-STATUS_CHECKS = ["state", "cluster", "dns", "registry", "releases", "workloads", "endpoint", "queue"]
+STATUS_CHECKS = ["state", "cluster", "dns", "registry", "releases", "workloads", "endpoint", "queue", "slo"]
 NO_CREDENTIALS = "no Google Cloud credentials found"
 NETWORK_HINT = "check the network and any proxy settings"
 

@@ -15,7 +15,7 @@ from tests.unit.targets.gcp.world import ENV, PROJECT, REGION, World
 
 pytestmark = [pytest.mark.terraform, pytest.mark.helm, pytest.mark.slow]
 
-CHECKS = ["state", "cluster", "dns", "registry", "releases", "workloads", "endpoint", "queue"]
+CHECKS = ["state", "cluster", "dns", "registry", "releases", "workloads", "endpoint", "queue", "slo"]
 # Checks that need the cluster's API: a broken cluster leaves them unable to tell, and they say
 # they skipped (the cluster check says why).
 ON_THE_CLUSTER = {"releases", "workloads", "endpoint"}
@@ -89,6 +89,14 @@ def break_queue(world: World) -> Callable[[], None]:
     return lambda: world.monitoring.answers.update(sreplat_build_info=2)
 
 
+def break_slo(world: World) -> Callable[[], None]:
+    # API availability burning its budget 20x over the last hour and 5 minutes: SLOFastBurn fires.
+    saved = {name: world.monitoring.answers[name] for name in ("slo:burn_rate:1h", "slo:burn_rate:5m")}
+    for name in saved:
+        world.slo_series(name, {"api-availability": 20.0, "api-latency": 0.5, "job-freshness": 0.0})
+    return lambda: world.monitoring.answers.update(saved)
+
+
 BREAKERS: dict[str, tuple[Callable[[World], Callable[[], None]], str]] = {
     "cluster": (break_cluster, "is ERROR: the control plane is unreachable"),
     "dns": (break_dns, "public DNS returns 198.51.100.7"),
@@ -97,6 +105,7 @@ BREAKERS: dict[str, tuple[Callable[[World], Callable[[], None]], str]] = {
     "workloads": (break_workloads, "worker-7d9f8b6c5d-x2x4q: CrashLoopBackOff"),
     "endpoint": (break_endpoint, "certificate api: Provisioning"),
     "queue": (break_queue, "no worker reports in"),
+    "slo": (break_slo, "api-availability: budget 100.0% left, burn 1h 20x (FAST BURN: 1h and 5m above 14.4)"),
 }
 
 
@@ -116,6 +125,10 @@ def test_each_check_healthy_then_each_unhealthy_on_its_own(world: World) -> None
     assert checks["dns"]["summary"] == "api.dev.acme.example → 34.120.0.10 (zone sreplat-dev)"
     assert checks["queue"]["summary"] == "depth 0, 0 failed in the last hour, 2 workers"
     assert checks["workloads"]["data"]["workloads"]["redis"]["ready"] == 1
+    assert checks["slo"]["summary"].startswith("api-availability: budget 100.0% left, burn 1h 0x; ")
+    # Managed Prometheus was asked for this cluster's and namespace's series only.
+    slo_queries = [q for q in world.monitoring.queries if q.startswith("slo:")]
+    assert 'slo:burn_rate:5m{cluster="sreplat-dev",namespace="sreplat"}' in slo_queries
 
     for check, (breaker, words) in BREAKERS.items():
         restore = breaker(world)
@@ -157,7 +170,8 @@ def test_a_hanging_check_ends_at_its_own_timeout_and_the_others_are_reported(wor
     )
     assert checks["queue"]["verdict"] == "unknown"
     assert checks["queue"]["summary"].endswith("no answer within 8s")
-    assert {checks[c]["verdict"] for c in CHECKS if c not in ("releases", "queue")} == {"healthy"}
+    assert checks["slo"]["verdict"] == "unknown"  # Managed Prometheus again
+    assert {checks[c]["verdict"] for c in CHECKS if c not in ("releases", "queue", "slo")} == {"healthy"}
     assert run.result["verdict"] == "unknown"
 
 

@@ -50,6 +50,7 @@ from sreplat.tools.gcp.access import GcpEndpoints
 from sreplat.tools.gcp.cloud_dns import public_resolver
 from tests.doubles.artifact_registry import ArtifactRegistryDouble
 from tests.doubles.base import DoubleServer, Request
+from tests.doubles.cloud_logging import CloudLoggingDouble
 from tests.doubles.cloudbuild import CloudBuildDouble
 from tests.doubles.clouddns import CloudDnsDouble
 from tests.doubles.compute import ComputeDouble
@@ -102,7 +103,9 @@ ENDPOINTS = {
     "artifact_registry": "registry",
     "cloudbuild": "cloudbuild",
     "monitoring": "monitoring",
+    "logging": "logging",
 }
+SLO_NAMES = ("api-availability", "api-latency", "job-freshness")
 
 
 def seams_from(wiring: dict[str, Any]) -> Seams:
@@ -168,6 +171,7 @@ class World:
     registry: ArtifactRegistryDouble
     cloudbuild: CloudBuildDouble
     monitoring: MonitoringDouble
+    logging: CloudLoggingDouble
     kube: KubeDouble
     ingress: IngressDouble
     public_dns: DnsServer
@@ -188,8 +192,23 @@ class World:
             self.registry,
             self.cloudbuild,
             self.monitoring,
+            self.logging,
             self.kube,
             self.ingress,
+        ]
+
+    def slo_series(self, name: str, values: dict[str, float]) -> None:
+        """Managed Prometheus answers ``name`` (a recorded SLO series) with one sample per SLO,
+        labelled as the platform's Rules record them (GMP_GROUP_BY keeps these)."""
+        scope = {
+            "project_id": PROJECT,
+            "location": REGION,
+            "cluster": f"sreplat-{ENV}",
+            "namespace": "sreplat",
+        }
+        self.monitoring.answers[name] = [
+            ({**scope, "slo": slo, "service": "worker" if slo == "job-freshness" else "api"}, value)
+            for slo, value in values.items()
         ]
 
     @property
@@ -318,6 +337,7 @@ def open_world(
     clouddns = CloudDnsDouble(require_token=TOKEN)
     cloudbuild = CloudBuildDouble(storage=gcs, project=PROJECT, registry=registry, require_token=TOKEN)
     monitoring = MonitoringDouble(require_token=TOKEN)
+    logging = CloudLoggingDouble(require_token=TOKEN)
     ingress = IngressDouble(kube=kube, host=API_HOST, tls=public_pki.server_context(API_HOST))
     doubles: list[DoubleServer] = [
         gcs,
@@ -327,6 +347,7 @@ def open_world(
         registry,
         cloudbuild,
         monitoring,
+        logging,
         kube,
         ingress,
     ]
@@ -362,6 +383,7 @@ def open_world(
         registry=registry,
         cloudbuild=cloudbuild,
         monitoring=monitoring,
+        logging=logging,
         kube=kube,
         ingress=ingress,
         public_dns=public_dns,
@@ -372,6 +394,7 @@ def open_world(
     )
     by_attribute = {"gcs": gcs, "container": container, "clouddns": clouddns, "compute": compute}
     by_attribute |= {"registry": registry, "cloudbuild": cloudbuild, "monitoring": monitoring}
+    by_attribute |= {"logging": logging}
     world.rewire(**{field_name: by_attribute[attribute].url for field_name, attribute in ENDPOINTS.items()})
     world.wiring |= {
         "public_dns": f"127.0.0.1:{public_dns.port}",
@@ -390,7 +413,10 @@ def open_world(
         stacks_dir=str(STACKS),
         charts_dir=str(CHARTS),
         repo=str(repo.path),
+        slo_dir=str(REPO_ROOT / "slo"),
     )
+    for name in ("slo:error_budget:remaining", "slo:burn_rate:1h", "slo:burn_rate:5m"):
+        world.slo_series(name, dict.fromkeys(SLO_NAMES, 1.0 if name.endswith("remaining") else 0.0))
     try:
         yield world
     finally:

@@ -40,13 +40,17 @@ def test_building_pipelines_and_checks_touches_nothing(target: LocalTarget) -> N
         "orphans",
         "supervisord",
         "redis",
+        "prometheus",
         "api",
         "workers",
         "rollout",
         "verify",
     ]
     assert bootstrap.step("api").needs == ("redis", "release")
-    assert [s.name for s in target.deploy("a" * 40).order()] == ["export", "smoke-test", "activate", "prune"]
+    assert bootstrap.step("verify").needs == ("rollout", "prometheus")
+    assert bootstrap.step("rollout").needs == ("api", "workers")
+    deploy = [s.name for s in target.deploy("a" * 40).order()]
+    assert deploy == ["export", "smoke-test", "activate", "rules", "prune"]
     assert [s.name for s in target.destroy(keep_data=True).order()] == ["stop", "leftovers"]
     target.status_checks()
     target.doctor_checks()
@@ -56,7 +60,7 @@ def test_building_pipelines_and_checks_touches_nothing(target: LocalTarget) -> N
 def test_processes_run_the_current_release_with_its_own_settings(target: LocalTarget) -> None:
     config = target.local.supervisor.config
     programs = {p.name: p for p in config.programs}
-    assert list(programs) == ["redis", "api", "worker-1", "worker-2", "worker-3"]
+    assert list(programs) == ["redis", "api", "worker-1", "worker-2", "worker-3", "prometheus"]
     api = programs["api"]
     assert api.command[1:] == ("--bind", "127.0.0.1:18080", "--workers", "2")
     assert api.environment["PYTHONPATH"] == str(target.env.state_dir / "releases" / "current" / "src")
