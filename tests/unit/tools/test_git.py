@@ -79,3 +79,17 @@ def test_repo_root_outside_a_repository(tmp_path: Path) -> None:
     plain.mkdir()
     with pytest.raises(UsageError):
         git.repo_root(plain)
+
+
+def test_read_bytes_is_byte_exact_and_first_parent(repo: GitRepo) -> None:
+    root = repo.commit({"a.txt": "1"})
+    data = b"line one\r\nnot utf-8: \xff\x00\nno final newline"
+    (repo.path / "blob.bin").write_bytes(data)
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "binary")
+    head = repo.git("rev-parse", "HEAD")
+
+    assert git.read_bytes(repo.path, head, "blob.bin") == data
+    assert git.read_bytes(repo.path, root, "blob.bin") is None
+    assert git.first_parent(repo.path, head) == root
+    assert git.first_parent(repo.path, root) is None
