@@ -70,9 +70,23 @@ _DESCRIPTIONS = {
 }
 
 
+DEFAULT_ALLOWED_SIGNERS = Path(".github/allowed_signers")
+DEFAULT_KEYRING = Path(".github/signing-keys.asc")
+
+
+def trust_path(value: Path) -> Path:
+    """A settings validator: absolute, or relative and inside the repository."""
+    if not value.is_absolute() and (not value.parts or ".." in value.parts):
+        raise ValueError("a path inside the repository (no '..'), or an absolute path")
+    return value
+
+
 @dataclass(frozen=True)
 class TrustFiles:
-    """Where trusted signers are listed: SSH allowed signers and OpenPGP public keys (armored)."""
+    """Where trusted signers are listed: SSH allowed signers and OpenPGP public keys (armored).
+
+    Relative paths are in the repository (read as committed in the verified commit's parent).
+    """
 
     allowed_signers: Path
     keyring: Path | None = None

@@ -18,6 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from sreplat.config import EnvironmentSettings
+from sreplat.tools.signatures import DEFAULT_ALLOWED_SIGNERS, DEFAULT_KEYRING, TrustFiles, trust_path
 
 # The Terraform stacks accept environment names of 1-12 characters (variables.tf): resource
 # names derive from them (sreplat-<env>-...) and GCP limits their length.
@@ -91,6 +92,7 @@ Hostname = Annotated[str, AfterValidator(_hostname)]
 BucketName = Annotated[str, AfterValidator(_bucket_name)]
 GithubRepository = Annotated[str, AfterValidator(_github_repository)]
 Resolvers = Annotated[str, AfterValidator(_resolvers)]
+TrustPath = Annotated[Path, AfterValidator(trust_path)]
 
 
 class GcpSettings(EnvironmentSettings):
@@ -128,6 +130,17 @@ class GcpSettings(EnvironmentSettings):
     ready_timeout_s: float = Field(900.0, gt=0, le=7200, description="how long rollouts may take")
     stacks_dir: Path | None = Field(None, description="Terraform stacks (default: terraform/stacks)")
     charts_dir: Path | None = Field(None, description="Helm charts (default: helm)")
+    require_signed_commits: bool = Field(
+        True, description="deploy --sha refuses a commit not signed by a trusted key"
+    )
+    allowed_signers: TrustPath = Field(
+        DEFAULT_ALLOWED_SIGNERS,
+        description="SSH allowed-signers file (relative: in the repository, as committed in the "
+        "deployed commit's parent)",
+    )
+    signing_keyring: TrustPath | None = Field(
+        DEFAULT_KEYRING, description="trusted OpenPGP public keys, armored (gpg --export --armor)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -157,6 +170,10 @@ class GcpSettings(EnvironmentSettings):
         if "." in label:
             raise ValueError(f"api_host must be one label under the domain, not {label!r}")
         return self
+
+    @property
+    def trust_files(self) -> TrustFiles:
+        return TrustFiles(allowed_signers=self.allowed_signers, keyring=self.signing_keyring)
 
     # --- what the Terraform stacks name after the environment ----------------------------------
     @property

@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
 from sreplat.config import EnvironmentSettings
 from sreplat.targets.local.layout import Layout, write_if_changed
+from sreplat.tools.signatures import DEFAULT_ALLOWED_SIGNERS, DEFAULT_KEYRING, TrustFiles, trust_path
 
 
 def _ipv4_address(value: str) -> str:
@@ -25,6 +27,7 @@ def _ipv4_address(value: str) -> str:
 
 Port = Annotated[int, Field(ge=1024, le=65535)]
 IPv4 = Annotated[str, AfterValidator(_ipv4_address)]
+TrustPath = Annotated[Path, AfterValidator(trust_path)]
 
 
 class LocalSettings(EnvironmentSettings):
@@ -42,6 +45,21 @@ class LocalSettings(EnvironmentSettings):
     apps_dir: str = Field("apps/src", description="directory of the repo holding the apps' import package")
     keep_releases: int = Field(5, ge=1, le=100, description="release directories kept after a deploy")
     ready_timeout_s: float = Field(120.0, gt=0, le=3600, description="how long to wait for readiness")
+    require_signed_commits: bool = Field(
+        False, description="deploy --sha refuses a commit not signed by a trusted key"
+    )
+    allowed_signers: TrustPath = Field(
+        DEFAULT_ALLOWED_SIGNERS,
+        description="SSH allowed-signers file (relative: in the repository, as committed in the "
+        "deployed commit's parent)",
+    )
+    signing_keyring: TrustPath | None = Field(
+        DEFAULT_KEYRING, description="trusted OpenPGP public keys, armored (gpg --export --armor)"
+    )
+
+    @property
+    def trust_files(self) -> TrustFiles:
+        return TrustFiles(allowed_signers=self.allowed_signers, keyring=self.signing_keyring)
 
     @property
     def worker_ports(self) -> tuple[int, ...]:
