@@ -11,7 +11,7 @@ ENV    ?= local
 PYTEST_ARGS ?=
 
 .PHONY: help up down status test check lint typecheck pytest system-deps-up system-deps-test \
-        bench bench-apps bench-cli bench-images bench-gcp clean
+        bench bench-apps bench-cli bench-images bench-gcp clean base-digests
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -36,6 +36,11 @@ $(CHECKOV):
 	.tools/checkov/bin/pip install -q --upgrade pip
 	.tools/checkov/bin/pip install -q 'checkov==$(CHECKOV_VERSION)'
 	touch $@
+
+# The upstream images (Dockerfile bases, Redis) are used by digest, as recorded in base-images.json;
+# this asks their registries what the tags name today and rewrites the file: review, then commit.
+base-digests: $(VENV)/.runtime  ## re-resolve base-images.json (base image and Redis digests) from the registries
+	$(PY) scripts/refresh_base_digests.py base-images.json
 
 system-deps-up:  ## system packages `make up` needs (apt, when root)
 	scripts/system-deps.sh up

@@ -49,6 +49,7 @@ from tests.doubles.kube import KubeDouble
 from tests.doubles.kube_controllers import GkeControllers, WorkloadController
 from tests.doubles.monitoring import MonitoringDouble
 from tests.support.git_repo import GitRepo
+from tests.support.pinned_inputs import pinned_inputs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACKS = REPO_ROOT / "tests" / "fixtures" / "terraform" / "gcp_stacks"
@@ -295,7 +296,7 @@ def open_world(
     delenv("SSL_CERT_DIR")
 
     repo = GitRepo(root / "repo")
-    repo.commit({"apps/Dockerfile": DOCKERFILE}, "apps")
+    repo.commit({"apps/Dockerfile": DOCKERFILE, **pinned_inputs()}, "apps")
     (root / "project").mkdir()
     world = World(
         root=root,

@@ -83,25 +83,30 @@ def out_of_reach(problem: SreplatError) -> bool:
 
 @dataclass(frozen=True)
 class ReleaseRecord:
-    """What the environment runs: the SHA, its images (the manifest of docs/contracts.md) and the
-    Helm revisions of the apps when it was recorded."""
+    """What the environment runs: the SHA, its images (the manifest of docs/contracts.md), what
+    they were built from (``inputs``: base image digests and the lock's sha256; empty in records
+    written before they were kept) and the Helm revisions of the apps when it was recorded."""
 
     sha: str
     images: Mapping[str, Mapping[str, str]]
     deployed_at: str = ""
     revisions: Mapping[str, int] = field(default_factory=dict)
+    inputs: Mapping[str, Any] = field(default_factory=dict)
 
     def pinned(self, app: str) -> str:
         image = self.images[app]
         return f"{image['repository']}@{image['digest']}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document = {
             "sha": self.sha,
             "images": {app: dict(image) for app, image in sorted(self.images.items())},
             "deployed_at": self.deployed_at,
             "revisions": dict(self.revisions),
         }
+        if self.inputs:
+            document["inputs"] = dict(self.inputs)
+        return document
 
     @classmethod
     def from_json(cls, data: Any) -> ReleaseRecord:
@@ -111,17 +116,20 @@ class ReleaseRecord:
                 images={str(a): {k: str(v) for k, v in i.items()} for a, i in data["images"].items()},
                 deployed_at=str(data.get("deployed_at", "")),
                 revisions={str(k): int(v) for k, v in (data.get("revisions") or {}).items()},
+                inputs=dict(data.get("inputs") or {}),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise OperationFailed(f"the release record is unreadable: {exc}") from exc
 
     @classmethod
     def of(cls, manifest: ImageManifest, revisions: Mapping[str, int]) -> ReleaseRecord:
+        document = manifest.to_json()
         return cls(
             sha=manifest.sha,
-            images=manifest.to_json()["images"],
+            images=document["images"],
             deployed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             revisions=dict(revisions),
+            inputs=document.get("inputs", {}),
         )
 
 

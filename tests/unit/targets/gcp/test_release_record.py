@@ -1,0 +1,32 @@
+"""The release record keeps what a release was built from: source SHA, image digests, base image
+digests and the lock's sha256 (docs/contracts.md)."""
+
+from __future__ import annotations
+
+from sreplat.targets.gcp.context import ReleaseRecord
+from sreplat.tools.images.pipeline import BuildInputs, ImageManifest, ImageRecord
+
+SHA = "a" * 40
+DIGEST = "sha256:" + "b" * 64
+BASES = {"BUILDER_IMAGE": "docker.io/library/debian:12-slim@sha256:" + "c" * 64}
+
+
+def test_a_record_of_a_manifest_keeps_the_build_inputs_through_json() -> None:
+    images = {app: ImageRecord(app, f"r.example/p/{app}", SHA, DIGEST) for app in ("api", "worker")}
+    manifest = ImageManifest(SHA, images, BuildInputs(BASES, "d" * 64))
+
+    record = ReleaseRecord.of(manifest, {"api": 3, "worker": 4})
+    document = record.to_json()
+
+    assert document["sha"] == SHA
+    assert document["images"]["api"] == {"repository": "r.example/p/api", "tag": SHA, "digest": DIGEST}
+    assert document["inputs"] == {"base_images": BASES, "requirements_lock_sha256": "d" * 64}
+    assert ReleaseRecord.from_json(document) == record
+
+
+def test_a_record_written_before_inputs_were_kept_still_reads() -> None:
+    old = {"sha": SHA, "images": {}, "deployed_at": "2026-01-01T00:00:00Z", "revisions": {"api": 1}}
+
+    record = ReleaseRecord.from_json(old)
+
+    assert record.inputs == {} and "inputs" not in record.to_json()
