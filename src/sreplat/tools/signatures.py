@@ -310,3 +310,48 @@ def _scratch() -> Iterator[Path]:
             # Stop anything GnuPG may have left running for this home (nothing, with no-autostart).
             proc.run(["gpgconf", "--homedir", str(path), "--kill", "all"], check=False, timeout=30)
         shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class TrustFileCheck:
+    """What ``doctor`` says about one trust file (as it is in the work tree: the next commit's
+    parent)."""
+
+    healthy: bool
+    summary: str
+    hint: str | None = None
+
+
+SIGNERS_HINT = (
+    'add `<you@example.com> <your key.pub>` lines (ssh-keygen(1) "ALLOWED SIGNERS"), sign commits with '
+    "git -c gpg.format=ssh -c user.signingkey=<key> commit -S, and commit the file"
+)
+
+
+def check_allowed_signers(repo: Path, path: Path, *, required: bool) -> TrustFileCheck:
+    """Whether the allowed-signers file exists, parses, and lists a key that can sign today."""
+    import datetime as dt
+
+    where = path if path.is_absolute() else repo / path
+    if not where.is_file():
+        if not required:
+            return TrustFileCheck(True, f"{path} absent; signed commits are not required here")
+        return TrustFileCheck(False, f"{path} does not exist: no commit can be verified", SIGNERS_HINT)
+    if shutil.which("ssh-keygen") is None:
+        return TrustFileCheck(
+            False, "ssh-keygen not found on PATH: SSH signatures cannot be verified", SSH_HINT
+        )
+    listed = allowed_signers.parse(where.read_text(encoding="utf-8", errors="replace"))
+    if listed.problems:
+        return TrustFileCheck(False, f"{path}: {'; '.join(listed.problems[:3])}", SIGNERS_HINT)
+    now = dt.datetime.now(dt.UTC)
+    usable = listed.usable(now)
+    expired = [s for s in listed.signers if s.expired(now)]
+    if not usable:
+        what = "lists no key" if not listed.signers else "lists no key valid for git signatures today"
+        return TrustFileCheck(not required, f"{path} {what}", SIGNERS_HINT)
+    names = sorted({p for s in usable for p in s.principals})
+    summary = f"{path}: {len(usable)} key(s) may sign ({', '.join(names)})"
+    if expired:
+        summary += f"; {len(expired)} expired (line {', '.join(str(s.line) for s in expired)})"
+    return TrustFileCheck(True, summary)

@@ -65,3 +65,31 @@ def test_bad_lines_are_problems_with_their_line_number(line: str, problem: str) 
     assert parsed.signers == ()
     [found] = parsed.problems
     assert found.startswith("line 2: ") and problem in found
+
+
+def test_doctor_check_of_the_allowed_signers_file(tmp_path: Path) -> None:
+    from sreplat.tools.signatures import check_allowed_signers
+
+    kit = SigningKit(tmp_path / "keys")
+    alice, bob = kit.ssh_key("alice"), kit.ssh_key("bob")
+    repo = tmp_path / "repo"
+    (repo / ".github").mkdir(parents=True)
+    path = Path(".github/allowed_signers")
+
+    missing = check_allowed_signers(repo, path, required=True)
+    assert not missing.healthy and "does not exist" in missing.summary and missing.hint
+    assert check_allowed_signers(repo, path, required=False).healthy
+
+    (repo / path).write_text(
+        alice.allowed("alice@example.com") + bob.allowed("bob@example.com", 'valid-before="20200101"')
+    )
+    good = check_allowed_signers(repo, path, required=True)
+    assert good.healthy
+    assert good.summary == f"{path}: 1 key(s) may sign (alice@example.com); 1 expired (line 2)"
+
+    (repo / path).write_text(bob.allowed("bob@example.com", 'valid-before="20200101"'))
+    assert not check_allowed_signers(repo, path, required=True).healthy
+
+    (repo / path).write_text("alice@example.com ssh-ed25519 !!!\n")
+    broken = check_allowed_signers(repo, path, required=True)
+    assert not broken.healthy and "line 1: the key is not valid base64" in broken.summary
