@@ -89,6 +89,20 @@ def test_a_registry_that_does_not_mount_gets_the_blobs_streamed(
     assert_identical(writer, staging, writer, prod, image.digest)
 
 
+def test_a_registry_that_denies_a_mount_gets_a_plain_upload(
+    registry: RegistryServer, writer: RegistryWriter, repos: tuple[str, str]
+) -> None:
+    staging, prod = repos
+    image = writer.image(staging, "v1", layers=two_layers("denied"))
+    with RegistryProxy(registry.url, deny_mounts=True) as proxy:
+        with RegistryClient(registry.host, base_url=proxy.url) as client:
+            result = copy_image(client, staging, image.digest, client, prod)
+        plain = [c for c in proxy.calls("POST", r"/blobs/uploads/") if not c.param("mount")]
+
+    assert len(plain) == 3 and (result.blobs_mounted, result.blobs_streamed) == (0, 3)
+    assert_identical(writer, staging, writer, prod, image.digest)
+
+
 def test_between_two_registries_blobs_are_streamed(
     registry: RegistryServer, writer: RegistryWriter, tmp_path: Path, repos: tuple[str, str]
 ) -> None:

@@ -6,7 +6,9 @@ manifest's exact bytes are pushed. The steps follow the OCI distribution spec:
 - a blob the target already has (``HEAD /v2/<to>/blobs/<digest>`` = 200) is left alone;
 - on the same registry, ``POST /v2/<to>/blobs/uploads/?mount=<digest>&from=<from>`` asks for a
   cross-repository mount: ``201 Created`` means mounted (no bytes moved); ``202 Accepted`` means the
-  registry did not mount and opened an upload session instead, which the copy then uses;
+  registry did not mount and opened an upload session instead, which the copy then uses (any
+  other answer: a plain upload session is opened). Artifact Registry mounts across projects on
+  one host (``<region>-docker.pkg.dev``: crane does, google/go-containerregistry#1321);
 - otherwise the blob is streamed from the source (``GET``) into a monolithic upload
   (``PUT <location>?digest=<digest>`` with its length), its sha256 checked on the way;
 - then the manifest is ``PUT`` by digest (an index: each child manifest first, so the target
@@ -196,6 +198,7 @@ class _Copy:
         if target.request("HEAD", f"/v2/{to}/blobs/{digest}", scope=push).status_code == 200:
             self.result.count("present")
             return
+        started = None
         if self.source.base_url == target.base_url:
             started = target.request(
                 "POST",
@@ -206,7 +209,9 @@ class _Copy:
             if started.status_code == 201:
                 self.result.count("mounted")
                 return
-        else:
+        if started is None or started.status_code != 202:
+            # No mount asked, or a registry that answers a mount with neither 201 nor 202 (some
+            # refuse one from a repository they cannot read): a plain upload session.
             started = target.request("POST", f"/v2/{to}/blobs/uploads/", scope=push)
         if started.status_code != 202 or "Location" not in started.headers:
             raise target.refusal(started, f"an upload to {to}")
