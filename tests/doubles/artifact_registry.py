@@ -6,6 +6,12 @@ and what is its digest".
 With ``require_token`` set, the v1 API wants ``Bearer <token>`` and the v2 API does what
 Artifact Registry does: a ``401`` with a ``Bearer realm=...`` challenge, and a token endpoint that
 swaps Basic ``oauth2accesstoken:<token>`` for a registry token.
+
+With ``upstream`` (the URL of a real registry, Debian's ``docker-registry``), the double is
+Artifact Registry's front only: after the token check, every Docker Registry v2 request (manifests,
+blobs, uploads, cross-repository mounts) goes to that registry, whose storage holds the images;
+``push`` pushes a real (layerless) image there. Manifests pushed through the front are also
+listed by the v1 API. Without it, images are small manifests held in memory (lookups only).
 """
 
 from __future__ import annotations
@@ -13,10 +19,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
+
+import httpx
 
 from tests.doubles.base import DoubleServer, Request, Response, rfc3339
 
@@ -37,9 +46,12 @@ class StoredImage:
 class ArtifactRegistryDouble(DoubleServer):
     name = "artifact-registry-double"
 
-    def __init__(self, *, host: str = "asia-south1-docker.pkg.dev", **kwargs: Any) -> None:
+    def __init__(
+        self, *, host: str = "asia-south1-docker.pkg.dev", upstream: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.registry_host = host  # the host part of image URIs, as the real API reports them
+        self.upstream = upstream.rstrip("/") if upstream else None
         self.repositories: set[tuple[str, str, str]] = set()
         # (project, location, repository, image) → digest → StoredImage
         self.images: dict[tuple[str, str, str, str], dict[str, StoredImage]] = {}
@@ -54,6 +66,10 @@ class ArtifactRegistryDouble(DoubleServer):
         manifests = r"/v2/(?P<project>[^/]+)/(?P<repo>[^/]+)/(?P<image>.+)/manifests/(?P<ref>[^/]+)"
         self.route("GET", manifests, self._manifest)
         self.route("HEAD", manifests, self._manifest)
+        self.route("PUT", manifests, self._put_manifest)
+        blobs = r"/v2/(?P<project>[^/]+)/(?P<repo>[^/]+)/(?P<image>.+)/blobs/.+"
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH"):
+            self.route(method, blobs, self._forward)
 
     # --- seeding ------------------------------------------------------------------------------
     def add_repository(self, project: str, location: str, repository: str) -> None:
@@ -62,6 +78,8 @@ class ArtifactRegistryDouble(DoubleServer):
 
     def push(self, project: str, location: str, repository: str, image: str, tag: str) -> str:
         """Store an image (a small unique manifest) under ``tag``; return its digest."""
+        if self.upstream is not None:
+            return self._push_upstream(project, location, repository, image, tag)
         manifest = json.dumps(
             {
                 "schemaVersion": 2,
@@ -84,6 +102,35 @@ class ArtifactRegistryDouble(DoubleServer):
             stored = by_digest.setdefault(stored.digest, stored)
             stored.tags.add(tag)
         return stored.digest
+
+    def _push_upstream(self, project: str, location: str, repository: str, image: str, tag: str) -> str:
+        from tests.doubles.cloudbuild import push_minimal_image
+
+        assert self.upstream is not None
+        host = self.upstream.removeprefix("http://")
+        labels = [f"org.opencontainers.image.revision={tag}", f"image={image}"]
+        digest = push_minimal_image(f"{host}/{project}/{repository}/{image}:{tag}", labels=labels)
+        with httpx.Client(timeout=10) as http:
+            got = http.get(
+                f"{self.upstream}/v2/{project}/{repository}/{image}/manifests/{digest}",
+                headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+            )
+        self._remember(project, location, repository, image, got.content, tag)
+        return digest
+
+    def _remember(
+        self, project: str, location: str, repository: str, image: str, manifest: bytes, tag: str | None
+    ) -> StoredImage:
+        stored = StoredImage(manifest)
+        with self.lock:
+            self.repositories.add((project, location, repository))
+            by_digest = self.images.setdefault((project, location, repository, image), {})
+            stored = by_digest.setdefault(stored.digest, stored)
+            if tag is not None:
+                for other in by_digest.values():
+                    other.tags.discard(tag)
+                stored.tags.add(tag)
+        return stored
 
     # --- v1 API -------------------------------------------------------------------------------
     def _repo_key(self, req: Request) -> tuple[str, str, str] | Response:
@@ -171,9 +218,10 @@ class ArtifactRegistryDouble(DoubleServer):
         if auth.startswith("Bearer ") and auth[7:] in self.registry_tokens:
             return None
         challenge = f'Bearer realm="{self.url}/v2/token",service="{self.registry_host}"'
-        parts = request.path.split("/manifests/")[0].removeprefix("/v2/")
-        if "/manifests/" in request.path:
-            challenge += f',scope="repository:{parts}:pull"'
+        parts = re.split(r"/(?:manifests|blobs)/", request.path)[0].removeprefix("/v2/")
+        if parts != request.path.removeprefix("/v2/"):
+            actions = "pull" if request.method in ("GET", "HEAD") else "pull,push"
+            challenge += f',scope="repository:{parts}:{actions}"'
         return Response(
             401,
             {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]},
@@ -191,7 +239,48 @@ class ArtifactRegistryDouble(DoubleServer):
     def _ping(self, req: Request) -> Response:
         return Response(body={}, headers={"Docker-Distribution-API-Version": "registry/2.0"})
 
+    def _forward(self, req: Request) -> Response:
+        """Pass a v2 request to the real registry; its upload locations come back through here."""
+        if self.upstream is None:
+            return self.error(
+                501, "this double keeps images in memory: start it with upstream=", "unsupported"
+            )
+        query = "&".join(f"{k}={quote(v, safe='')}" for k, values in req.query.items() for v in values)
+        headers = {k: v for k, v in req.headers.items() if k in ("accept", "content-type")}
+        with httpx.Client(timeout=60) as http:
+            answer = http.request(
+                req.method,
+                f"{self.upstream}{req.path}" + (f"?{query}" if query else ""),
+                headers=headers,
+                content=req.body or None,
+            )
+        kept = {
+            k: v.replace(self.upstream, self.url)
+            for k, v in answer.headers.items()
+            if k.lower() in ("location", "docker-content-digest", "docker-upload-uuid", "range")
+        }
+        return Response(
+            answer.status_code,
+            answer.content if req.method != "HEAD" else None,
+            headers=kept,
+            content_type=answer.headers.get("content-type", "application/octet-stream"),
+        )
+
+    def _put_manifest(self, req: Request) -> Response:
+        answer = self._forward(req)
+        if answer.status == 201:
+            digest = answer.headers.get("docker-content-digest", "")
+            tag = None if req.match["ref"].startswith("sha256:") else req.match["ref"]
+            location = self.registry_host.removesuffix("-docker.pkg.dev")
+            self._remember(
+                req.match["project"], location, req.match["repo"], req.match["image"], req.body, tag
+            )
+            assert digest == "sha256:" + hashlib.sha256(req.body).hexdigest()
+        return answer
+
     def _manifest(self, req: Request) -> Response:
+        if self.upstream is not None:
+            return self._forward(req)
         project, repository, image, ref = (req.match[k] for k in ("project", "repo", "image", "ref"))
         for (p, _loc, r, i), by_digest in self.images.items():
             if (p, r, i) != (project, repository, image):

@@ -14,7 +14,7 @@ import pytest
 from sreplat.errors import OperationFailed
 from sreplat.events import Event
 from sreplat.tools.images.copy import ImageMissing, copy_image
-from sreplat.tools.images.registry import RegistryClient, RegistryCredentials
+from sreplat.tools.images.registry import ImageRef, RegistryClient, RegistryCredentials
 from tests.support.registry_images import Pushed, RegistryWriter, layer
 from tests.support.registry_proxy import RegistryProxy
 from tests.support.registry_server import RegistryServer
@@ -198,3 +198,32 @@ def test_a_registry_that_needs_credentials_mounts_with_them(private_registry: Re
 
     assert result.blobs_mounted == 3
     assert_identical(writer, "staging/api", writer, "prod/api", "v1")
+
+
+def test_through_the_artifact_registry_front_between_two_projects(
+    registry: RegistryServer, writer: RegistryWriter
+) -> None:
+    """Artifact Registry's auth (the double: bearer challenge, oauth2accesstoken) in front of the
+    real registry's storage; staging's and prod's repositories live in two projects on one host."""
+    from google.oauth2.credentials import Credentials
+
+    from tests.doubles.artifact_registry import ArtifactRegistryDouble
+
+    staging, prod = "acme-sre-staging/sreplat-staging/api", "acme-sre-prod/sreplat-prod/api"
+    image = writer.image(staging, "a" * 40, layers=two_layers("projects"))
+    credentials = RegistryCredentials.from_google(Credentials(token="ya29.front"))
+    with ArtifactRegistryDouble(upstream=registry.url, require_token="ya29.front") as front:
+        with RegistryClient(
+            "asia-south1-docker.pkg.dev", credentials=credentials, base_url=front.url
+        ) as client:
+            result = copy_image(client, staging, image.digest, client, prod, tag="a" * 40)
+            assert (
+                client.manifest_digest(ImageRef.parse(f"asia-south1-docker.pkg.dev/{prod}:{'a' * 40}"))
+                == image.digest
+            )
+        listed = front.images[("acme-sre-prod", "asia-south1", "sreplat-prod", "api")]
+        assert not front.problems, front.problems
+
+    assert result.blobs_mounted == 3
+    assert_identical(writer, staging, writer, prod, "a" * 40)
+    assert listed[image.digest].tags == {"a" * 40}
