@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,24 +81,73 @@ def out_of_reach(problem: SreplatError) -> bool:
     return isinstance(problem, AccessDenied | ApiUnreachable | CallTimeout)
 
 
+RELEASE_HISTORY = 20  # earlier releases a record remembers (promote --sha picks among them)
+
+
+@dataclass(frozen=True)
+class PastRelease:
+    """An earlier release of the environment: what it ran, built from what, and when."""
+
+    sha: str
+    images: Mapping[str, Mapping[str, str]]
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    deployed_at: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "sha": self.sha,
+            "images": {app: dict(image) for app, image in sorted(self.images.items())},
+            "deployed_at": self.deployed_at,
+        }
+        if self.inputs:
+            document["inputs"] = dict(self.inputs)
+        return document
+
+    @classmethod
+    def from_json(cls, data: Any) -> PastRelease:
+        return cls(
+            sha=str(data["sha"]),
+            images={str(a): {k: str(v) for k, v in i.items()} for a, i in data["images"].items()},
+            inputs=dict(data.get("inputs") or {}),
+            deployed_at=str(data.get("deployed_at", "")),
+        )
+
+
 @dataclass(frozen=True)
 class ReleaseRecord:
     """What the environment runs: the SHA, its images (the manifest of docs/contracts.md), what
     they were built from (``inputs``: base image digests and the lock's sha256; empty in records
-    written before they were kept) and the Helm revisions of the apps when it was recorded."""
+    written before they were kept), the Helm revisions of the apps when it was recorded, and the
+    releases before it (newest first, at most ``RELEASE_HISTORY``)."""
 
     sha: str
     images: Mapping[str, Mapping[str, str]]
     deployed_at: str = ""
     revisions: Mapping[str, int] = field(default_factory=dict)
     inputs: Mapping[str, Any] = field(default_factory=dict)
+    history: tuple[PastRelease, ...] = ()
 
     def pinned(self, app: str) -> str:
         image = self.images[app]
         return f"{image['repository']}@{image['digest']}"
 
+    @property
+    def current(self) -> PastRelease:
+        return PastRelease(self.sha, self.images, self.inputs, self.deployed_at)
+
+    def release_of(self, sha: str) -> PastRelease | None:
+        """What the environment ran at ``sha``: now, or in its history; None if never."""
+        return next((r for r in (self.current, *self.history) if r.sha == sha), None)
+
+    def after(self, previous: ReleaseRecord | None) -> ReleaseRecord:
+        """This record with ``previous`` (the one it replaces) at the head of its history."""
+        if previous is None:
+            return self
+        earlier = previous.history if previous.sha == self.sha else (previous.current, *previous.history)
+        return replace(self, history=tuple(earlier)[:RELEASE_HISTORY])
+
     def to_json(self) -> dict[str, Any]:
-        document = {
+        document: dict[str, Any] = {
             "sha": self.sha,
             "images": {app: dict(image) for app, image in sorted(self.images.items())},
             "deployed_at": self.deployed_at,
@@ -106,6 +155,8 @@ class ReleaseRecord:
         }
         if self.inputs:
             document["inputs"] = dict(self.inputs)
+        if self.history:
+            document["history"] = [past.to_json() for past in self.history]
         return document
 
     @classmethod
@@ -117,6 +168,7 @@ class ReleaseRecord:
                 deployed_at=str(data.get("deployed_at", "")),
                 revisions={str(k): int(v) for k, v in (data.get("revisions") or {}).items()},
                 inputs=dict(data.get("inputs") or {}),
+                history=tuple(PastRelease.from_json(past) for past in data.get("history") or ()),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise OperationFailed(f"the release record is unreadable: {exc}") from exc
@@ -344,8 +396,10 @@ class GcpContext:
         return ReleaseRecord.from_json(document)
 
     def write_release(self, record: ReleaseRecord) -> None:
+        """Record ``record`` as what runs; the release it replaces goes into its history."""
         from sreplat.tools.gcp.gcs_state import write_object
 
+        record = record.after(self.read_release())
         data = json.dumps(record.to_json(), indent=2, sort_keys=True).encode()
         write_object(self.access, self.bucket, self.release_object, data)
 

@@ -30,3 +30,24 @@ def test_a_record_written_before_inputs_were_kept_still_reads() -> None:
     record = ReleaseRecord.from_json(old)
 
     assert record.inputs == {} and "inputs" not in record.to_json()
+
+
+def test_a_new_record_keeps_the_releases_before_it_newest_first() -> None:
+    def sha(n: int) -> str:
+        return f"{n:040x}"
+
+    def release(n: int) -> ReleaseRecord:
+        return ReleaseRecord(sha=sha(n), images={"api": {"repository": "r", "tag": "t", "digest": DIGEST}})
+
+    record = release(1)
+    for n in range(2, 25):
+        record = release(n).after(record)
+
+    assert [past.sha for past in record.history[:2]] == [sha(23), sha(22)]
+    assert len(record.history) == 20  # the oldest fall off
+    assert record.release_of(sha(24)) == record.current
+    assert record.release_of(sha(10)) is not None and record.release_of(sha(2)) is None
+    # The same SHA recorded again (a redeploy) is not history of itself.
+    again = release(24).after(record)
+    assert again.history == record.history
+    assert ReleaseRecord.from_json(again.to_json()) == again
