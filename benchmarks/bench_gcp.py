@@ -1,9 +1,9 @@
 """The gcp target against latency-injected doubles (``make bench-gcp``): figures and ratios, never
 asserted.
 
-The doubles of tests/gcp/world.py stand in for Google Cloud and the cluster (real Terraform on the
-fixture stacks, the real Helm SDK, the real clients); each API gets a latency of its own so the
-checks and steps take different, known-ish times.
+The doubles of tests/unit/targets/gcp/world.py stand in for Google Cloud and the cluster (real
+Terraform on the fixture stacks, the real Helm SDK, the real clients); each API gets a latency of
+its own so the checks and steps take different, known-ish times.
 
 status     ``sreplat status`` (8 checks, run side by side) against the slowest single check of
            the same run. Warm: in this process after a first run (the CLI's imports already
@@ -39,9 +39,7 @@ sys.path.insert(0, str(ROOT))
 # client-go in the Helm SDK reads it when the library loads: before any import of it.
 os.environ.setdefault("KUBECACHEDIR", str(ROOT / ".cache" / "kube"))
 
-from tests.gcp.world import ENV, NEEDS, World, open_world  # noqa: E402
-
-SREPLAT = [sys.executable, "-c", "import sys; from sreplat.cli.main import main; sys.exit(main())"]
+from tests.unit.targets.gcp.world import ENV, NEEDS, World, open_world  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -56,7 +54,7 @@ def world_in(scratch: Path) -> Iterator[tuple[World, dict[str, str]]]:
 def cli(world: World, env: dict[str, str], *argv: str) -> tuple[float, list[dict[str, Any]]]:
     started = time.perf_counter()
     done = subprocess.run(
-        [*SREPLAT, "--output", "json", "--env", ENV, *argv],
+        world.command(*argv),
         cwd=world.project_dir,
         env=env,
         capture_output=True,
@@ -93,7 +91,7 @@ def in_process(world: World, env: dict[str, str], *argv: str) -> tuple[float, li
         contextlib.redirect_stderr(io.StringIO()),
     ):
         started = time.perf_counter()
-        main(["--output", "json", "--env", ENV, *argv])
+        main(["--output", "json", "--env", ENV, *argv], seams=world.seams)
         elapsed = time.perf_counter() - started
     return elapsed, [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from sreplat.events import Event  # noqa: E402
 from sreplat.tools.images.docker_builder import DockerEngineBuilder  # noqa: E402
-from sreplat.tools.images.pipeline import ImageManifest, build_and_push  # noqa: E402
+from sreplat.tools.images.pipeline import BuiltImages, build_and_push  # noqa: E402
 from tests.support.base_image import ensure_base_images, fresh_copy  # noqa: E402
 from tests.support.pinned_inputs import add_pinned_inputs  # noqa: E402
 from tests.support.registry_server import RegistryServer  # noqa: E402
@@ -69,17 +69,15 @@ def run(
     repo: Path,
     sha: str,
     prefix: str,
-    state: Path,
     build_args: dict[str, str],
     parallel: bool = True,
-) -> tuple[float, ImageManifest, list[Event]]:
+) -> tuple[float, BuiltImages, list[Event]]:
     events: list[Event] = []
     started = time.monotonic()
     manifest = build_and_push(
         sha=sha,
         registry_prefix=prefix,
         builder=DockerEngineBuilder(network_mode="host"),
-        state_dir=state,
         repo=repo,
         emit=events.append,
         build_args=build_args,
@@ -138,7 +136,6 @@ def main() -> None:
                     repo=work / "repo",
                     sha=sha,
                     prefix=f"{reg_c.host}/bench",
-                    state=work / "s1",
                     build_args=cold_args(f"{stamp}-c"),
                 )
                 serial, _, _ = run(
@@ -146,7 +143,6 @@ def main() -> None:
                     repo=work / "repo",
                     sha=sha,
                     prefix=f"{reg_s.host}/bench",
-                    state=work / "s2",
                     build_args=cold_args(f"{stamp}-s"),
                     parallel=False,
                 )
@@ -159,7 +155,6 @@ def main() -> None:
                     repo=repo,
                     sha=code_change(repo, f"change 1 of run {stamp}"),
                     prefix=f"{reg_c.host}/bench",
-                    state=work / "w1",
                     build_args=args,
                 )
                 warm_s, _, _ = run(
@@ -167,7 +162,6 @@ def main() -> None:
                     repo=repo,
                     sha=code_change(repo, f"change 2 of run {stamp}"),
                     prefix=f"{reg_s.host}/bench",
-                    state=work / "w2",
                     build_args=args,
                     parallel=False,
                 )
@@ -176,7 +170,6 @@ def main() -> None:
                     elapsed, again, events = run(
                         f"re-run, images exist (#{i + 1})",
                         prefix=f"{reg_c.host}/bench",
-                        state=work / f"s3-{i}",
                         **common,  # type: ignore[arg-type]
                     )
                     built = [e for e in events if e.kind == "image.build_started"]

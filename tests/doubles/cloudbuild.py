@@ -8,7 +8,8 @@ step, as ``docker build`` would. On success it "pushes" every image in ``images`
 in its reference: a real (small, layerless) image manifest whose config carries the build args, so
 the digest it reports is the one the registry then serves; or, given ``registry`` (the Artifact
 Registry double), into that double, as Cloud Build pushes to ``<region>-docker.pkg.dev``.
-``fail_next`` makes the next build fail at its step as a broken Dockerfile would.
+``fail_next`` makes the next build fail at its step as a broken Dockerfile would; while
+``never_finish`` is set, builds stay ``WORKING`` (a build stuck in its queue or a slow step).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class CloudBuildDouble(DoubleServer):
         self.polls: dict[str, int] = {}
         self.sources: dict[str, bytes] = {}  # build id → the source tarball it was given
         self.fail_next: str | None = None
+        self.never_finish = False
         base = r"/v1/projects/(?P<project>[^/]+)"
         regional = base + r"/locations/(?P<location>[^/]+)"
         self.route("POST", base + r"/builds", self._create)
@@ -100,7 +102,7 @@ class CloudBuildDouble(DoubleServer):
             build["startTime"] = rfc3339()
             for step in build["steps"]:
                 step["status"] = "WORKING"
-        elif build["status"] == "WORKING":
+        elif build["status"] == "WORKING" and not self.never_finish:
             self._finish(build)
         return Response(body=_public(build))
 

@@ -5,9 +5,8 @@ teardown, and the test fails if a double saw a request it has no route for or ra
 a double must not pass for a behaviour of sreplat.
 
 ``gcp_access`` is a ``GcpAccess`` whose endpoints point at the GCP doubles and whose credentials
-are a fixed bearer token (``GCP_TOKEN``) that the doubles require; ``gcp_env`` says the same
-through environment variables (``SREPLAT_GCP_<SERVICE>_ENDPOINT``, ``GOOGLE_OAUTH_ACCESS_TOKEN``),
-for code that builds its own ``GcpAccess`` (the CLI). ``kube_double`` serves HTTPS
+are a fixed bearer token (``GCP_TOKEN``) that the doubles require (the CLI gets endpoints through
+the seams of tests/unit/targets/gcp/world.py instead). ``kube_double`` serves HTTPS
 with a throwaway CA (``kube_ca_pem``) and requires ``KUBE_TOKEN``, as a GKE control plane does.
 """
 
@@ -47,7 +46,6 @@ __all__ = [
     "container_double",
     "dns_server",
     "gcp_access",
-    "gcp_env",
     "gcs_double",
     "kube_ca_pem",
     "kube_double",
@@ -145,14 +143,3 @@ def gcp_access(
             artifact_registry=artifact_registry_double.url,
         ),
     )
-
-
-@pytest.fixture
-def gcp_env(gcp_access: GcpAccess, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The doubles' endpoints and token as environment variables (set for this test)."""
-    env = {"GOOGLE_OAUTH_ACCESS_TOKEN": GCP_TOKEN}
-    for name in ("storage", "container", "dns", "compute", "artifact_registry"):
-        env[f"SREPLAT_GCP_{name.upper()}_ENDPOINT"] = str(getattr(gcp_access.endpoints, name))
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env

@@ -14,7 +14,12 @@ import pytest
 from sreplat.errors import OperationFailed
 from sreplat.events import Event
 from sreplat.tools.images.copy import ImageMissing, copy_image
-from sreplat.tools.images.registry import ImageRef, RegistryClient, RegistryCredentials
+from sreplat.tools.images.registry import (
+    ARTIFACT_REGISTRY_USER,
+    ImageRef,
+    RegistryClient,
+    RegistryCredentials,
+)
 from tests.support.registry_images import Pushed, RegistryWriter, layer
 from tests.support.registry_proxy import RegistryProxy
 from tests.support.registry_server import RegistryServer
@@ -184,14 +189,16 @@ def test_a_tag_naming_another_image_in_the_target_is_refused(
 
 @pytest.fixture
 def private_registry(tmp_path: Path) -> Iterator[RegistryServer]:
-    with RegistryServer(tmp_path / "private", htpasswd=("deployer", "s3cret")) as server:
+    with RegistryServer(tmp_path / "private", htpasswd=(ARTIFACT_REGISTRY_USER, "s3cret")) as server:
         yield server
 
 
 def test_a_registry_that_needs_credentials_mounts_with_them(private_registry: RegistryServer) -> None:
-    writer = RegistryWriter(private_registry.url, auth=("deployer", "s3cret"))
+    from google.oauth2.credentials import Credentials
+
+    writer = RegistryWriter(private_registry.url, auth=(ARTIFACT_REGISTRY_USER, "s3cret"))
     image: Pushed = writer.image("staging/api", "v1", layers=two_layers("private"))
-    credentials = RegistryCredentials.basic("deployer", "s3cret")
+    credentials = RegistryCredentials.from_google(Credentials(token="s3cret"))
 
     with RegistryClient(private_registry.host, credentials=credentials) as client:
         result = copy_image(client, "staging/api", image.digest, client, "prod/api", tag="v1")

@@ -24,7 +24,7 @@ from sreplat.errors import OperationFailed
 from sreplat.events import Event
 from sreplat.tools.images import bases
 from sreplat.tools.images.docker_builder import DockerEngineBuilder
-from sreplat.tools.images.pipeline import ImageManifest, build_and_push, manifest_path
+from sreplat.tools.images.pipeline import BuiltImages, build_and_push
 from sreplat.tools.images.registry import (
     ARTIFACT_REGISTRY_USER,
     ImageRef,
@@ -59,8 +59,7 @@ def docker_client() -> Any:
 class EngineBuild:
     repo: AppsRepo
     prefix: str
-    state_dir: Path
-    manifest: ImageManifest
+    manifest: BuiltImages
     events: list[Event]
 
 
@@ -75,22 +74,19 @@ def engine_build(
     registry: RegistryServer,
     engine_builder: DockerEngineBuilder,
     engine_build_args: dict[str, str],
-    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[EngineBuild]:
     """Both images built once for the session, concurrently, and pushed to the local registry."""
     events: list[Event] = []
-    state = tmp_path_factory.mktemp("engine-state")
     prefix = f"{registry.host}/engine"
     manifest = build_and_push(
         sha=apps_repo.sha,
         registry_prefix=prefix,
         builder=engine_builder,
-        state_dir=state,
         repo=apps_repo.path,
         emit=events.append,
         build_args=engine_build_args,
     )
-    yield EngineBuild(apps_repo, prefix, state, manifest, events)
+    yield EngineBuild(apps_repo, prefix, manifest, events)
     _remove_test_images(registry.host)
 
 
@@ -114,7 +110,6 @@ def test_both_images_build_push_and_record_the_served_digests(
         assert record.built
         assert record.tag == sha
         assert client.manifest_digest(ImageRef.parse(record.ref)) == record.digest
-    assert manifest_path(engine_build.state_dir).exists()
     kinds = [e.kind for e in engine_build.events]
     assert kinds.count("image.build_done") == 3  # shared stages, api, worker
     assert kinds.count("image.pushed") == 2
@@ -262,12 +257,11 @@ def test_rerun_for_the_same_sha_skips_the_build_and_keeps_the_digests(
         sha=engine_build.repo.sha,
         registry_prefix=engine_build.prefix,
         builder=engine_builder,
-        state_dir=tmp_path / "state",
         repo=engine_build.repo.path,
         emit=events.append,
         build_args={"BUILDER_IMAGE": "never-used", "BASE_IMAGE": "never-used"},
     )
-    assert sorted(e.kind for e in events) == ["image.skipped", "image.skipped", "images.manifest_written"]
+    assert sorted(e.kind for e in events) == ["image.skipped", "image.skipped", "images.done"]
     for app in ("api", "worker"):
         assert not again.images[app].built
         assert again.images[app].digest == engine_build.manifest.images[app].digest
@@ -292,7 +286,6 @@ def test_a_code_change_reuses_the_dependency_layer(
         sha=sha,
         registry_prefix=prefix,
         builder=engine_builder,
-        state_dir=tmp_path / "state",
         repo=apps_clone.path,
         apps=("api",),
         emit=events.append,
@@ -335,14 +328,12 @@ def test_a_dockerfile_error_surfaces_the_failing_step(
     dockerfile = apps_clone.path / "apps" / "Dockerfile"
     broken = dockerfile.read_text().replace(after, f"{after}{FAILING_RUN}\n", 1)
     sha = commit_change(apps_clone.path, "apps/Dockerfile", broken)
-    state = tmp_path / "state"
     events: list[Event] = []
     with pytest.raises(OperationFailed) as caught:
         build_and_push(
             sha=sha,
             registry_prefix=prefix,
             builder=engine_builder,
-            state_dir=state,
             repo=apps_clone.path,
             emit=events.append,
             build_args=engine_build_args,
@@ -355,7 +346,6 @@ def test_a_dockerfile_error_surfaces_the_failing_step(
         assert f"{other}: the {other} image build failed at step" in (caught.value.detail or "")
     shared_failed = [e for e in events if e.kind == "image.shared_stage_failed"]
     assert len(shared_failed) == (0 if fine else 1)
-    assert not manifest_path(state).exists()
     client = RegistryClient(registry.host)
     for app in failing:
         assert client.manifest_digest(ImageRef.parse(f"{prefix}/{app}:{sha}")) is None
@@ -378,7 +368,6 @@ def test_push_to_a_private_registry_with_a_google_access_token(
             sha=engine_build.repo.sha,
             registry_prefix=f"{private.host}/acme/sreplat",
             builder=engine_builder,
-            state_dir=tmp_path / "state",
             repo=engine_build.repo.path,
             apps=("worker",),
             credentials=credentials,
@@ -440,7 +429,6 @@ def test_the_bases_are_built_from_by_the_digests_pinned_in_the_commit(
             sha=sha,
             registry_prefix=prefix,
             builder=engine_builder,
-            state_dir=tmp_path / "state",
             repo=apps_clone.path,
         )
         assert manifest.inputs is not None
@@ -457,7 +445,6 @@ def test_the_bases_are_built_from_by_the_digests_pinned_in_the_commit(
                 sha=bad,
                 registry_prefix=prefix,
                 builder=engine_builder,
-                state_dir=tmp_path / "state",
                 repo=apps_clone.path,
                 apps=("api",),
             )

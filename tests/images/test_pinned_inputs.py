@@ -15,7 +15,7 @@ import pytest
 from sreplat.errors import ExitCode, UsageError
 from sreplat.tools.gcp.cloudbuild import CloudBuildBuilder
 from sreplat.tools.images import bases, lock
-from sreplat.tools.images.pipeline import build_and_push, manifest_path
+from sreplat.tools.images.pipeline import build_and_push
 from tests.doubles.cloudbuild import CloudBuildDouble
 from tests.images.conftest import AppsRepo, commit_change
 from tests.support.pinned_inputs import fixture_lock
@@ -27,8 +27,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = '[project]\nname = "x"\ndependencies = ["flask>=3.1,<4", "rq>=3.0,<4"]\n'
 
 
-def build(repo: AppsRepo, sha: str, prefix: str, builder: CloudBuildBuilder, state: Path) -> None:
-    build_and_push(sha=sha, registry_prefix=prefix, builder=builder, state_dir=state, repo=repo.path)
+def build(repo: AppsRepo, sha: str, prefix: str, builder: CloudBuildBuilder) -> None:
+    build_and_push(sha=sha, registry_prefix=prefix, builder=builder, repo=repo.path)
 
 
 # --- the lock ---------------------------------------------------------------------------------
@@ -97,13 +97,12 @@ def test_the_build_refuses_a_stale_lock_before_building_anything(
         "dependencies = [", 'dependencies = [\n    "left-pad-never-locked>=1",', 1
     )
     sha = commit_change(apps_clone.path, "apps/pyproject.toml", text, "a new dependency, lock not refreshed")
-    state = tmp_path / "state"
 
     with pytest.raises(UsageError, match="left-pad-never-locked is not locked") as caught:
-        build(apps_clone, sha, prefix, cloudbuild_builder, state)
+        build(apps_clone, sha, prefix, cloudbuild_builder)
 
     assert "make lock" in (caught.value.hint or "") and sha[:12] in caught.value.message
-    assert cloudbuild_double.builds == {} and not manifest_path(state).exists()
+    assert cloudbuild_double.builds == {}
 
 
 # --- base images ------------------------------------------------------------------------------
@@ -120,7 +119,7 @@ def test_a_commit_without_pinned_bases_is_refused_before_building_anything(
     sha = commit_change(apps_clone.path, "README", "bases gone")
 
     with pytest.raises(UsageError, match=r"there is no base-images.json at") as caught:
-        build(apps_clone, sha, prefix, cloudbuild_builder, tmp_path / "state")
+        build(apps_clone, sha, prefix, cloudbuild_builder)
 
     assert "make base-digests" in (caught.value.hint or "")
     assert cloudbuild_double.builds == {}
@@ -134,7 +133,7 @@ def test_a_pin_that_is_not_a_digest_is_refused(
     sha = commit_change(apps_clone.path, "base-images.json", json.dumps(pins))
 
     with pytest.raises(UsageError, match=r"builder has digest 'latest', not sha256:<64 hex>"):
-        build(apps_clone, sha, prefix, cloudbuild_builder, tmp_path / "state")
+        build(apps_clone, sha, prefix, cloudbuild_builder)
 
 
 def test_the_committed_pins_parse_and_name_the_dockerfile_build_arguments() -> None:

@@ -22,13 +22,10 @@ from sreplat.tools.images import bases
 from sreplat.tools.images.pipeline import (
     BuildInputs,
     BuildRequest,
-    ImageManifest,
-    ImageRecord,
+    BuiltImage,
+    BuiltImages,
     build_and_push,
-    load_manifest,
-    manifest_path,
     registry_prefix_for,
-    write_manifest,
 )
 from sreplat.tools.images.registry import ImageRef, RegistryClient
 from tests.doubles.cloudbuild import CloudBuildDouble
@@ -70,12 +67,10 @@ def test_builds_push_and_record_the_manifest(
     tmp_path: Path,
 ) -> None:
     events: list[Event] = []
-    state = tmp_path / "state" / "dev"
     manifest = build_and_push(
         sha=apps_repo.sha[:10],  # any revision; tags use the full SHA
         registry_prefix=prefix,
         builder=cloudbuild_builder,
-        state_dir=state,
         repo=apps_repo.path,
         emit=events.append,
     )
@@ -97,10 +92,10 @@ def test_builds_push_and_record_the_manifest(
             "tag": apps_repo.sha,
             "digest": record.digest,
         }
-    assert json.loads(manifest_path(state).read_text()) == expected
-    assert load_manifest(state) == ImageManifest(
+    assert manifest.to_json() == expected
+    assert BuiltImages.from_json(expected) == BuiltImages(
         apps_repo.sha,
-        {a: ImageRecord(a, r.repository, r.tag, r.digest, built=False) for a, r in manifest.images.items()},
+        {a: BuiltImage(a, r.repository, r.tag, r.digest, built=False) for a, r in manifest.images.items()},
         BuildInputs(pinned, lock_sha),
     )
     assert manifest.images["api"].digest != manifest.images["worker"].digest
@@ -126,7 +121,7 @@ def test_builds_push_and_record_the_manifest(
     assert seen.count("image.pushed") == 2
     assert seen.count("image.digest") == 2
     assert "image.build_step" in seen
-    assert seen[-1] == "images.manifest_written"
+    assert seen[-1] == "images.done"
     assert {e.data["app"] for e in events if e.kind == "image.build_started"} == {"api", "worker"}
 
 
@@ -141,7 +136,6 @@ def test_rerun_for_the_same_sha_skips_the_builds(
         sha=apps_repo.sha,
         registry_prefix=prefix,
         builder=cloudbuild_builder,
-        state_dir=tmp_path / "a",
         repo=apps_repo.path,
     )
     assert len(cloudbuild_double.builds) == 2
@@ -150,7 +144,6 @@ def test_rerun_for_the_same_sha_skips_the_builds(
         sha=apps_repo.sha,
         registry_prefix=prefix,
         builder=cloudbuild_builder,
-        state_dir=tmp_path / "b",
         repo=apps_repo.path,
         emit=events.append,
     )
@@ -158,23 +151,17 @@ def test_rerun_for_the_same_sha_skips_the_builds(
     for app in ("api", "worker"):
         assert not second.images[app].built
         assert second.images[app].digest == first.images[app].digest
-    assert sorted(kinds(events)) == ["image.skipped", "image.skipped", "images.manifest_written"]
-    assert json.loads(manifest_path(tmp_path / "b").read_text()) == first.to_json()
+    assert sorted(kinds(events)) == ["image.skipped", "image.skipped", "images.done"]
+    assert second.to_json() == first.to_json()
 
 
-def test_a_failing_build_names_its_step_and_leaves_the_manifest_alone(
+def test_a_failing_build_names_its_step(
     apps_repo: AppsRepo,
     prefix: str,
     cloudbuild_builder: CloudBuildBuilder,
     cloudbuild_double: CloudBuildDouble,
     tmp_path: Path,
 ) -> None:
-    state = tmp_path / "state"
-    previous = ImageManifest(
-        "f" * 40, {"api": ImageRecord("api", "r.test/x/api", "f" * 40, "sha256:" + "0" * 64)}
-    )
-    write_manifest(state, previous)
-    before = manifest_path(state).read_bytes()
     cloudbuild_double.fail_next = (
         'Build step failure: build step 0 "gcr.io/cloud-builders/docker" failed: exit status 1'
     )
@@ -183,7 +170,6 @@ def test_a_failing_build_names_its_step_and_leaves_the_manifest_alone(
             sha=apps_repo.sha,
             registry_prefix=prefix,
             builder=cloudbuild_builder,
-            state_dir=state,
             repo=apps_repo.path,
             apps=("api",),
         )
@@ -191,8 +177,6 @@ def test_a_failing_build_names_its_step_and_leaves_the_manifest_alone(
     assert "Cloud Build failure for the api image at step 1/1 (docker-build)" in message
     assert "exit status 1" in message
     assert "cloud-build/builds/" in (caught.value.hint or "")
-    assert manifest_path(state).read_bytes() == before
-    assert sorted(p.name for p in state.iterdir()) == ["images.json"]  # no temp file left behind
 
 
 def test_unreachable_registry_builds_nothing_and_records_nothing(
@@ -207,11 +191,9 @@ def test_unreachable_registry_builds_nothing_and_records_nothing(
             sha=apps_repo.sha,
             registry_prefix=f"{dead}/sreplat",
             builder=cloudbuild_builder,
-            state_dir=tmp_path / "state",
             repo=apps_repo.path,
         )
     assert cloudbuild_double.builds == {}
-    assert not manifest_path(tmp_path / "state").exists()
 
 
 def test_dirty_work_tree_is_refused_unless_allowed(
@@ -222,25 +204,21 @@ def test_dirty_work_tree_is_refused_unless_allowed(
     tmp_path: Path,
 ) -> None:
     (apps_clone.path / "apps" / "src" / "sreplat_apps" / "__init__.py").write_text('__version__ = "dirty"\n')
-    state = tmp_path / "state"
     with pytest.raises(UsageError, match="uncommitted changes") as caught:
         build_and_push(
             sha="HEAD",
             registry_prefix=prefix,
             builder=cloudbuild_builder,
-            state_dir=state,
             repo=apps_clone.path,
         )
     assert "--allow-dirty" in (caught.value.hint or "")
     assert cloudbuild_double.builds == {}
-    assert not manifest_path(state).exists()
 
     events: list[Event] = []
     manifest = build_and_push(
         sha="HEAD",
         registry_prefix=prefix,
         builder=cloudbuild_builder,
-        state_dir=state,
         repo=apps_clone.path,
         apps=("api",),
         allow_dirty=True,
@@ -270,7 +248,6 @@ def test_an_older_sha_is_built_from_that_commit_not_the_work_tree(
         sha=apps_clone.sha,  # the first commit, no longer HEAD
         registry_prefix=prefix,
         builder=cloudbuild_builder,
-        state_dir=tmp_path / "state",
         repo=apps_clone.path,
         apps=("worker",),
     )
@@ -294,7 +271,6 @@ def test_dockerignore_keeps_non_image_files_out_of_the_uploaded_context(
         sha=sha,
         registry_prefix=prefix,
         builder=cloudbuild_builder,
-        state_dir=tmp_path / "state",
         repo=apps_clone.path,
         apps=("api",),
     )
@@ -328,20 +304,17 @@ def test_a_commit_without_a_target_per_app_is_refused_before_any_build(
         sha = commit_change(apps_clone.path, "apps/worker/Dockerfile", text)
     else:
         sha = commit_change(apps_clone.path, "apps/Dockerfile", text.replace(" AS worker\n", " AS wrk\n"))
-    state = tmp_path / "state"
     with pytest.raises(UsageError, match=fragment) as caught:
         build_and_push(
             sha=sha,
             registry_prefix=prefix,
             builder=cloudbuild_builder,
-            state_dir=state,
             repo=apps_clone.path,
         )
     assert sha[:12] in caught.value.one_line()
     assert hint in (caught.value.hint or "")
     assert cloudbuild_double.builds == {}
     assert cloudbuild_double.storage.objects[SOURCE_BUCKET] == {}  # no context was uploaded either
-    assert not manifest_path(state).exists()
 
 
 def test_regional_builds_use_the_location_routes(
@@ -356,7 +329,6 @@ def test_regional_builds_use_the_location_routes(
         sha=apps_repo.sha,
         registry_prefix=prefix,
         builder=builder,
-        state_dir=tmp_path / "state",
         repo=apps_repo.path,
         apps=("api",),
     )
@@ -378,12 +350,10 @@ def test_missing_source_bucket_is_a_clear_error(
             sha=apps_repo.sha,
             registry_prefix=prefix,
             builder=builder,
-            state_dir=tmp_path / "state",
             repo=apps_repo.path,
             apps=("api",),
         )
     assert cloudbuild_double.builds == {}
-    assert not manifest_path(tmp_path / "state").exists()
 
 
 @pytest.mark.parametrize(
@@ -409,52 +379,38 @@ def test_bad_input_is_refused_before_anything_happens(
         "sha": apps_repo.sha,
         "registry_prefix": prefix,
         "builder": cloudbuild_builder,
-        "state_dir": tmp_path / "state",
         "repo": apps_repo.path,
         **kwargs,
     }
     with pytest.raises(UsageError, match=fragment):
         build_and_push(**args)
     assert cloudbuild_double.builds == {}
-    assert not (tmp_path / "state").exists()
 
 
-# --- the manifest file ------------------------------------------------------------------------
+# --- the images document ---------------------------------------------------------------------
 
 
-def test_load_manifest_without_one_says_to_build_first(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="images have not been built"):
-        load_manifest(tmp_path)
-
-
-def test_load_manifest_rejects_a_damaged_file(tmp_path: Path) -> None:
-    manifest_path(tmp_path).write_text('{"sha": "x"}')
-    with pytest.raises(OperationFailed, match="unreadable"):
-        load_manifest(tmp_path)
-    manifest_path(tmp_path).write_text("{not json")
-    with pytest.raises(OperationFailed, match="unreadable"):
-        load_manifest(tmp_path)
-
-
-def test_manifest_round_trips_in_the_contract_format(tmp_path: Path) -> None:
-    manifest = ImageManifest(
+def test_built_images_round_trip_in_the_contract_format() -> None:
+    built = BuiltImages(
         "a" * 40,
         {
-            "worker": ImageRecord("worker", "r.test/p/worker", "a" * 40, "sha256:" + "2" * 64),
-            "api": ImageRecord("api", "r.test/p/api", "a" * 40, "sha256:" + "1" * 64),
+            "worker": BuiltImage("worker", "r.test/p/worker", "a" * 40, "sha256:" + "2" * 64),
+            "api": BuiltImage("api", "r.test/p/api", "a" * 40, "sha256:" + "1" * 64),
         },
     )
-    path = write_manifest(tmp_path / "new" / "env", manifest)
-    assert json.loads(path.read_text()) == {
+    document = built.to_json()
+    assert document == {
         "sha": "a" * 40,
         "images": {
             "api": {"repository": "r.test/p/api", "tag": "a" * 40, "digest": "sha256:" + "1" * 64},
             "worker": {"repository": "r.test/p/worker", "tag": "a" * 40, "digest": "sha256:" + "2" * 64},
         },
     }
-    loaded = load_manifest(tmp_path / "new" / "env")
-    assert loaded.images["api"].pinned == "r.test/p/api@sha256:" + "1" * 64
-    assert loaded.to_json() == manifest.to_json()
+    loaded = BuiltImages.from_json(json.loads(json.dumps(document)))
+    assert loaded.pinned("api") == "r.test/p/api@sha256:" + "1" * 64
+    assert loaded.to_json() == document
+    with pytest.raises(ValueError, match="not an images document"):
+        BuiltImages.from_json({"sha": "x"})
 
 
 def test_registry_prefix_for_artifact_registry() -> None:
@@ -496,11 +452,9 @@ def test_no_docker_engine_is_a_clear_error(apps_repo: AppsRepo, prefix: str, tmp
             sha=apps_repo.sha,
             registry_prefix=prefix,
             builder=builder,
-            state_dir=tmp_path / "state",
             repo=apps_repo.path,
         )
     assert "Cloud Build" in (caught.value.hint or "")
-    assert not manifest_path(tmp_path / "state").exists()
 
 
 def test_engine_answers_is_false_without_an_engine(tmp_path: Path) -> None:

@@ -207,8 +207,6 @@ def test_google_credentials_are_refreshed_when_not_valid() -> None:
 
 
 def test_credentials_never_show_their_secret_in_repr() -> None:
-    basic = RegistryCredentials.basic("user", "s3cret-password")
     google = RegistryCredentials.from_google(static_token_credentials("ya29.s3cret"))
-    assert "s3cret" not in repr(basic)
     assert "s3cret" not in repr(google)
-    assert basic.password() == "s3cret-password"
+    assert google.password() == "ya29.s3cret"

@@ -81,7 +81,9 @@ def test_ctrl_c_forwards_exactly_one_sigint_and_waits(tmp_path: Path) -> None:
         with log.open("a") as f: f.write("cleanup-done\\n")
     """)
     parent_code = textwrap.dedent(f"""
-        import sys
+        import signal, sys
+        # Python's Ctrl-C handler even when the test runs in a job that ignores SIGINT.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from sreplat import proc
         from sreplat.errors import Interrupted
         try:

@@ -5,6 +5,7 @@ See ``step.py`` (Step, Pipeline, StepContext), ``runner.py`` (run_pipeline, plan
 ``checks.py`` (Check, run_checks), ``checkpoints.py`` and ``lock.py``.
 """
 
+from sreplat.cancel import CancelToken
 from sreplat.pipeline.checkpoints import Checkpoints
 from sreplat.pipeline.checks import (
     Check,
@@ -20,14 +21,12 @@ from sreplat.pipeline.checks import (
 from sreplat.pipeline.lock import EnvironmentLock
 from sreplat.pipeline.runner import PipelineResult, Plan, PlannedStep, plan, run_pipeline
 from sreplat.pipeline.step import (
-    CancelToken,
     Pipeline,
     Step,
     StepContext,
     StepOutcome,
     StepResult,
     StepStatus,
-    step,
 )
 
 __all__ = [
@@ -52,7 +51,6 @@ __all__ = [
     "plan",
     "run_checks",
     "run_pipeline",
-    "step",
     "unhealthy",
     "unknown",
 ]

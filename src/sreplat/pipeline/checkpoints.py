@@ -2,7 +2,8 @@
 
 One JSON file per pipeline (``<state dir>/checkpoints/<pipeline>.json``)::
 
-    {"pipeline": "bootstrap", "fingerprint": "…", "steps": {"redis": {"data": {…}, "finished_at": …}}}
+    {"pipeline": "bootstrap", "fingerprint": "…",
+     "steps": {"redis": {"data": {…}, "output": {…} | null, "finished_at": …}}}
 
 Written atomically (temp file + rename) after every successful step, deleted when the whole
 pipeline succeeds: the next run then re-checks every step (they are idempotent) instead of
@@ -18,10 +19,19 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("sreplat.pipeline")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A step an unfinished run finished: its facts and its output's JSON (None: it had none)."""
+
+    data: Mapping[str, Any] = field(default_factory=dict)
+    output: Mapping[str, Any] | None = None
 
 
 class Checkpoints:
@@ -50,14 +60,18 @@ class Checkpoints:
         steps = document.get("steps")
         return steps if isinstance(steps, dict) else {}
 
-    def done(self) -> dict[str, Mapping[str, Any]]:
-        """Steps recorded as succeeded, with the data they returned."""
+    def done(self) -> dict[str, Checkpoint]:
+        """Steps recorded as succeeded, with what they returned."""
         with self._lock:
-            return {name: dict(entry.get("data") or {}) for name, entry in self._steps.items()}
+            return {
+                name: Checkpoint(dict(entry.get("data") or {}), entry.get("output"))
+                for name, entry in self._steps.items()
+            }
 
-    def record(self, step: str, data: Mapping[str, Any]) -> None:
+    def record(self, step: str, data: Mapping[str, Any], output: Mapping[str, Any] | None = None) -> None:
         with self._lock:
-            self._steps[step] = {"data": dict(data), "finished_at": round(time.time(), 3)}
+            entry = {"data": dict(data), "output": output, "finished_at": round(time.time(), 3)}
+            self._steps[step] = entry
             self._write()
 
     def clear(self) -> None:

@@ -26,17 +26,18 @@ from types import FrameType
 from typing import Any
 
 from sreplat import proc
+from sreplat.cancel import CancelToken
 from sreplat.errors import Interrupted, OperationFailed, SreplatError
 from sreplat.events import Event, EventSink, discard
 from sreplat.pipeline.checkpoints import Checkpoints
 from sreplat.pipeline.step import (
-    CancelToken,
     Pipeline,
     Step,
     StepContext,
     StepOutcome,
     StepResult,
     StepStatus,
+    StoredOutput,
 )
 
 log = logging.getLogger("sreplat.pipeline")
@@ -65,7 +66,7 @@ class PipelineResult:
         merged: dict[str, Any] = {}
         for outcome in self.outcomes:
             if outcome.status.succeeded:
-                merged.update({k: v for k, v in outcome.data.items() if not k.startswith("_")})
+                merged.update(outcome.data)
         return merged
 
     def outcome(self, step: str) -> StepOutcome:
@@ -198,12 +199,12 @@ class _Run:
     def emit(self, kind: str, message: str = "", step: str | None = None, **data: Any) -> None:
         self.sink(Event(kind=kind, message=message, step=step, data=data))
 
-    def outputs_for(self, step: Step) -> Mapping[str, Mapping[str, Any]]:
-        return {n: self.outcomes[n].data for n in step.needs}
+    def inputs_for(self, step: Step) -> Mapping[str, StoredOutput]:
+        return {n: self.outcomes[n].output for n in step.needs}
 
     def execute(self, step: Step) -> StepOutcome:
         """Runs in a pool thread; never raises."""
-        ctx = StepContext(step.name, sink=self.sink, outputs=self.outputs_for(step), cancel=self.cancel)
+        ctx = StepContext(step.name, sink=self.sink, inputs=self.inputs_for(step), cancel=self.cancel)
         self.emit("step.start", step.description or step.name, step=step.name)
         started = time.monotonic()
         try:
@@ -228,9 +229,10 @@ class _Run:
                 step.name, StepStatus.FAILED, result.detail, result.data, duration, error, step.verifies
             )
         if self.checkpoints is not None and step.resumable:
-            self.checkpoints.record(step.name, result.data)
+            output = result.output.to_json() if result.output is not None else None
+            self.checkpoints.record(step.name, result.data, output)
         return StepOutcome(
-            step.name, result.status, result.detail, result.data, duration, None, step.verifies
+            step.name, result.status, result.detail, result.data, duration, None, step.verifies, result.output
         )
 
     @property
@@ -302,9 +304,11 @@ def run_pipeline(
                 pending.remove(s)
                 progressed = True
                 if s.resumable and s.name in done_before:
-                    run.finish(
-                        StepOutcome(s.name, StepStatus.RESUMED, "done by an earlier run", done_before[s.name])
+                    done = done_before[s.name]
+                    resumed = StepOutcome(
+                        s.name, StepStatus.RESUMED, "done by an earlier run", done.data, output=done.output
                     )
+                    run.finish(resumed)
                 else:
                     running[pool.submit(run.execute, s)] = s
 

@@ -5,6 +5,10 @@ A ``Step`` has a name, the names of the steps it needs, and ``run(ctx)``. ``run`
 idempotent: finding the thing already there is ``StepResult.skipped("...")``, not an error, so a
 re-run after any failure is safe.
 
+A step hands data to the steps that need it as a typed ``output`` (a frozen dataclass with
+``to_json``/``from_json``, so it survives a checkpoint); a dependent asks for it with
+``ctx.input(step, Type)``. ``facts`` are what the verb's result shows (JSON-able, public).
+
 A ``Pipeline`` is a named set of steps. ``fingerprint`` identifies its inputs (the SHA being
 deployed, the settings that shape what is created): checkpoints recorded under another
 fingerprint are ignored, so a resumed run never skips work done for different inputs.
@@ -13,15 +17,30 @@ fingerprint are ignored, so a resumed run never skips work done for different in
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
 
+from sreplat.cancel import CancelToken
 from sreplat.errors import Interrupted, OperationFailed
 from sreplat.events import Event, EventSink, discard
+
+
+class StepData(Protocol):
+    """What a step hands to its dependents: a frozen dataclass that round-trips through JSON
+    (a resumed run gets it back from the checkpoint)."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self: ...
+
+
+D = TypeVar("D", bound=StepData)
+# A dependency's output as the runner holds it: the object, or its JSON when read from a checkpoint.
+StoredOutput = StepData | Mapping[str, Any] | None
 
 
 class StepStatus(StrEnum):
@@ -38,22 +57,23 @@ class StepStatus(StrEnum):
 
 @dataclass(frozen=True)
 class StepResult:
-    """What a step reports. ``data`` holds JSON-able facts: dependents read them through
-    ``ctx.outputs[step]``, they are saved in the checkpoint, and the verb's result shows them
-    (keys starting with ``_`` stay internal; ``summary`` is the run's headline when present).
+    """What a step reports. ``data`` holds JSON-able facts the verb's result shows (``summary``
+    is the run's headline when present); ``output`` is what dependents read (``ctx.input``).
+    Both are saved in the checkpoint.
     """
 
     status: StepStatus = StepStatus.OK
     detail: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
+    output: StepData | None = None
 
     @classmethod
-    def ok(cls, detail: str = "", **data: Any) -> StepResult:
-        return cls(StepStatus.OK, detail, data)
+    def ok(cls, detail: str = "", *, output: StepData | None = None, **data: Any) -> StepResult:
+        return cls(StepStatus.OK, detail, data, output)
 
     @classmethod
-    def skipped(cls, detail: str, **data: Any) -> StepResult:
-        return cls(StepStatus.SKIPPED, detail, data)
+    def skipped(cls, detail: str, *, output: StepData | None = None, **data: Any) -> StepResult:
+        return cls(StepStatus.SKIPPED, detail, data, output)
 
 
 @dataclass(frozen=True)
@@ -67,6 +87,7 @@ class StepOutcome:
     duration_s: float = 0.0
     error: BaseException | None = field(default=None, compare=False, repr=False)
     verifies: bool = False
+    output: StoredOutput = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -79,26 +100,8 @@ class StepOutcome:
         return out
 
 
-class CancelToken:
-    """Set when the run must stop (Ctrl-C). Long waits in steps poll it through the context."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``; True if cancelled meanwhile."""
-        return self._event.wait(seconds)
-
-
 class StepContext:
-    """What a running step gets: its name, an event sink, its dependencies' data, cancellation.
+    """What a running step gets: its name, an event sink, its dependencies' outputs, cancellation.
 
     ``emit`` tags events with the step's name. ``sleep`` and ``wait_until`` raise ``Interrupted``
     as soon as the run is cancelled, so a step waiting for readiness stops on Ctrl-C.
@@ -109,14 +112,23 @@ class StepContext:
         step: str,
         *,
         sink: EventSink = discard,
-        outputs: Mapping[str, Mapping[str, Any]] | None = None,
+        inputs: Mapping[str, StoredOutput] | None = None,
         cancel: CancelToken | None = None,
     ):
         self.step = step
         self._sink = sink
-        self.outputs: Mapping[str, Mapping[str, Any]] = outputs or {}
+        self._inputs: Mapping[str, StoredOutput] = inputs or {}
         self.cancel = cancel or CancelToken()
         self.log = logging.getLogger(f"sreplat.step.{step}")
+
+    def input(self, step: str, kind: type[D]) -> D:
+        """The output of ``step`` (one this step needs), as ``kind``."""
+        stored = self._inputs.get(step)
+        if isinstance(stored, kind):
+            return stored
+        if isinstance(stored, Mapping):
+            return kind.from_json(stored)  # resumed: the checkpoint holds its JSON
+        raise TypeError(f"step {self.step}: {step} handed no {kind.__name__} (got {type(stored).__name__})")
 
     def emit(self, kind: str, message: str = "", **data: Any) -> None:
         self._sink(Event(kind=kind, message=message, step=self.step, data=data))
@@ -235,28 +247,3 @@ class Pipeline:
 
     def order(self) -> list[Step]:
         return [s for level in self.levels() for s in level]
-
-
-def step(
-    name: str,
-    *,
-    needs: Sequence[str] = (),
-    description: str = "",
-    resumable: bool = True,
-    verifies: bool = False,
-) -> Callable[[StepFn], Step]:
-    """Decorator form: ``@step("redis", needs=["supervisord"])`` turns a function into a Step
-    (the description defaults to the first line of its docstring)."""
-
-    def wrap(fn: StepFn) -> Step:
-        first_line = (fn.__doc__ or "").strip().split("\n")[0]
-        return Step(
-            name=name,
-            run=fn,
-            needs=tuple(needs),
-            description=description or first_line,
-            resumable=resumable,
-            verifies=verifies,
-        )
-
-    return wrap

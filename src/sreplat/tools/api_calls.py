@@ -4,6 +4,9 @@ Every adapter call takes a timeout and must return (or raise) within it, even wh
 hangs: a ``Deadline`` is shared by all the attempts of one call, each attempt is given the time
 left as its socket timeout, and transient failures are retried only while time is left. The
 client libraries' own retry loops are switched off, because their budgets are per attempt.
+
+A ``Deadline`` given the run's cancel token (``sreplat.cancel``) also ends on Ctrl-C: its sleeps
+(backoffs, poll intervals) wake at once and raise ``Interrupted``, and no new attempt starts.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from sreplat.cancel import CancelToken
 from sreplat.errors import OperationFailed
 
 T = TypeVar("T")
@@ -46,12 +50,14 @@ class AlreadyExists(OperationFailed):
 
 
 class Deadline:
-    """A point in time by which a call (all its attempts and waits) must be done."""
+    """A point in time by which a call (all its attempts and waits) must be done; with a cancel
+    token, also a wait that Ctrl-C ends (``Interrupted``)."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, cancel: CancelToken | None = None) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.timeout = timeout
+        self.cancel = cancel
         self._end = time.monotonic() + timeout
 
     def remaining(self) -> float:
@@ -60,9 +66,19 @@ class Deadline:
     def expired(self) -> bool:
         return self.remaining() <= 0.0
 
-    def sleep(self, seconds: float) -> None:
-        """Sleep ``seconds`` or until the deadline, whichever comes first."""
-        time.sleep(min(seconds, self.remaining()))
+    def check(self, what: str) -> None:
+        """Interrupted when the run was cancelled."""
+        if self.cancel is not None:
+            self.cancel.raise_if_cancelled(what)
+
+    def sleep(self, seconds: float, what: str = "waiting") -> None:
+        """Sleep ``seconds`` or until the deadline, whichever comes first; Interrupted at once
+        when the run is cancelled meanwhile."""
+        seconds = min(seconds, self.remaining())
+        if self.cancel is None:
+            time.sleep(seconds)
+        else:
+            self.cancel.sleep(seconds, what)
 
 
 def call_with_deadline(
@@ -77,6 +93,7 @@ def call_with_deadline(
     backoff while the deadline allows; anything else is translated into a sreplat error."""
     backoff = FIRST_BACKOFF_S
     while True:
+        deadline.check(what)
         remaining = deadline.remaining()
         if remaining <= 0:
             raise CallTimeout(f"{what}: no answer within {deadline.timeout:g}s")
@@ -84,7 +101,7 @@ def call_with_deadline(
             return attempt(remaining)
         except Exception as exc:
             if is_transient(exc) and deadline.remaining() > backoff:
-                deadline.sleep(backoff)
+                deadline.sleep(backoff, what)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
             raise translate(exc, what, deadline) from exc

@@ -41,16 +41,6 @@ def run(
     return _git(repo, *args, ok_codes=ok_codes, env=env)
 
 
-def repo_root(start: Path) -> Path:
-    """The top of the git work tree containing ``start``; UsageError when there is none."""
-    result = _git(
-        start if start.is_dir() else start.parent, "rev-parse", "--show-toplevel", ok_codes=(0, 128)
-    )
-    if result.returncode != 0 or not result.stdout.strip():
-        raise UsageError(f"{start} is not inside a git repository", hint="run sreplat from a git checkout")
-    return Path(result.stdout.strip())
-
-
 def resolve_sha(repo: Path, rev: str) -> str:
     """The full 40-hex commit SHA ``rev`` names in ``repo``; UsageError if it names no commit."""
     if not rev or rev.startswith("-") or any(ch.isspace() for ch in rev):

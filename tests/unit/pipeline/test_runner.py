@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,27 +67,67 @@ class Recorder:
         return Step(name, run, needs=needs, description=f"do {name}", resumable=resumable)
 
 
+@dataclass(frozen=True)
+class Count:
+    """Typed step data, as targets hand it on (round-trips through a checkpoint as JSON)."""
+
+    n: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Count:
+        return cls(int(data["n"]))
+
+
 def test_dependencies_run_first_and_outputs_flow_to_dependents() -> None:
     seen: dict[str, Any] = {}
 
+    def producer(n: int) -> Callable[[StepContext], StepResult]:
+        return lambda ctx: StepResult.ok(output=Count(n), **{f"fact{n}": n})
+
     def consumer(ctx: StepContext) -> StepResult:
-        seen.update(ctx.outputs)
+        seen.update(a=ctx.input("a", Count), b=ctx.input("b", Count))
+        with pytest.raises(TypeError, match="a handed no str"):
+            ctx.input("a", str)  # type: ignore[type-var]
         return StepResult.ok()
 
     rec = Recorder()
     pipeline = Pipeline(
         "p",
         (
-            rec.step("a", data={"x": 1}),
-            rec.step("b", ("a",), data={"y": 2}),
+            Step("a", producer(1)),
+            Step("b", producer(2), needs=("a",)),
+            rec.step("d", ("a",), data={"x": 1}),
             Step("c", consumer, needs=("a", "b")),
         ),
     )
     result = run_pipeline(pipeline)
     assert result.ok
-    assert rec.log.index("end a") < rec.log.index("start b")
-    assert seen == {"a": {"x": 1}, "b": {"y": 2}}
-    assert result.facts == {"x": 1, "y": 2}
+    assert seen == {"a": Count(1), "b": Count(2)}
+    assert result.facts == {"fact1": 1, "fact2": 2, "x": 1}
+
+
+def test_a_resumed_step_hands_on_its_output_from_the_checkpoint(tmp_path: Path) -> None:
+    got: list[Count] = []
+    fail = [True]
+
+    def consumer(ctx: StepContext) -> StepResult:
+        if fail[0]:
+            raise OperationFailed("not yet")
+        got.append(ctx.input("a", Count))
+        return StepResult.ok()
+
+    pipeline = Pipeline(
+        "p", (Step("a", lambda ctx: StepResult.ok(output=Count(7))), Step("b", consumer, ("a",)))
+    )
+    checkpoints = Checkpoints.in_dir(tmp_path, pipeline="p", fingerprint="")
+    assert not run_pipeline(pipeline, checkpoints=checkpoints).ok
+    fail[0] = False
+    again = run_pipeline(pipeline, checkpoints=Checkpoints.in_dir(tmp_path, pipeline="p", fingerprint=""))
+    assert again.outcome("a").status is StepStatus.RESUMED
+    assert got == [Count(7)]  # rebuilt from the checkpoint's JSON
 
 
 def test_independent_steps_run_concurrently_up_to_the_bound() -> None:

@@ -67,18 +67,10 @@ def test_export_tree_of_a_missing_subdir_changes_nothing(repo: GitRepo, tmp_path
     assert not (tmp_path / "out").exists()
 
 
-def test_has_path_and_repo_root(repo: GitRepo) -> None:
+def test_has_path(repo: GitRepo) -> None:
     sha = repo.commit({"apps/src/pkg/__init__.py": ""})
     assert git.has_path(repo.path, sha, "apps/src/pkg")
     assert not git.has_path(repo.path, sha, "apps/nope")
-    assert git.repo_root(repo.path / "apps" / "src").resolve() == repo.path.resolve()
-
-
-def test_repo_root_outside_a_repository(tmp_path: Path) -> None:
-    plain = tmp_path / "plain"
-    plain.mkdir()
-    with pytest.raises(UsageError):
-        git.repo_root(plain)
 
 
 def test_read_bytes_is_byte_exact_and_first_parent(repo: GitRepo) -> None:

@@ -1,59 +1,62 @@
 """What every gcp verb needs to know about its environment, found lazily and once per process.
 
 - names and places: the state bucket and prefixes, the cluster, the charts and stacks folders;
-- endpoints (``SREPLAT_GCP_<SERVICE>_ENDPOINT``, the real Google APIs by default) and
-  credentials, resolved on first use (google-auth is slow to import) and shared by every thread;
+- what the session injected (``seams``: endpoints, the public DNS resolver, the Helm connection,
+  where the load balancer answers) and the credentials, resolved on first use (google-auth is slow
+  to import) and shared by every thread;
 - the Terraform stacks' outputs, read from their state objects in the bucket — the same source
   ``terraform_remote_state`` reads — so deploy and status need no ``terraform init`` and no local
   state (a CI runner has none);
 - the cluster connection (endpoint, CA and token from the Container API; nothing on disk);
-- the environment's release record (``<state prefix>/release.json`` in the bucket): which SHA
-  runs, with which image digests;
 - whether Google Cloud can be reached at all (``access_problem``): missing or unusable
   credentials are found once, so a verb says so once instead of once per call.
 
-Nothing here changes anything except ``write_release``/``delete_release``.
+Nothing here changes anything.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sreplat.cancel import CancelToken
 from sreplat.config import Environment
 from sreplat.errors import OperationFailed, SreplatError, UsageError
 from sreplat.events import EventSink, discard
+from sreplat.targets.gcp.data import FoundationOutputs
+from sreplat.targets.gcp.seams import GcpSeams
 from sreplat.targets.gcp.settings import GcpSettings
 from sreplat.tools.api_calls import AccessDenied, ApiUnreachable, CallTimeout, PermissionDenied
-from sreplat.tools.gcp.access import GcpAccess, GcpEndpoints, NoCredentials
+from sreplat.tools.gcp.access import GcpAccess, NoCredentials
+from sreplat.tools.gcp.cloud_dns import Resolver, public_resolver
 
 if TYPE_CHECKING:
     from sreplat.tools.gcp.gcs_state import StackState
     from sreplat.tools.gcp.gke import ClusterAccess
     from sreplat.tools.helm.manager import ReleaseManager
-    from sreplat.tools.images.pipeline import ImageManifest
 
 NAMESPACE = "sreplat"
 FOUNDATION = "foundation"
 CLUSTER = "cluster"
 STACKS = (FOUNDATION, CLUSTER)
-# Install order (docs/contracts.md): the namespace-wide policies first, then what the apps need.
-RELEASES = ("platform", "redis", "api", "worker")
-APPS = ("api", "worker")
-RELEASE_RECORD = "release.json"
+# Helm releases, in install order (docs/contracts.md): the namespace-wide policies first, then
+# what the apps need.
+HELM_RELEASES = ("platform", "redis", "api", "worker")
 # A token from the Container API's caller lives an hour; reconnect well before.
 CLUSTER_ACCESS_TTL_S = 1800.0
 # A Container API that just could not be reached is not asked again this soon: the callers
 # waiting on the same lock (status checks) would each wait out a deadline of their own.
 CLUSTER_RETRY_AFTER_S = 15.0
 ACCESS_PROBE_S = 15.0
+# How often rollouts are looked at while waiting for them.
+ROLLOUT_POLL_S = 1.0
 
 
 def short_reason(problem: SreplatError) -> str:
@@ -79,110 +82,6 @@ def out_of_reach(problem: SreplatError) -> bool:
     if isinstance(problem, PermissionDenied):
         return False  # a missing role on one resource says nothing about the others
     return isinstance(problem, AccessDenied | ApiUnreachable | CallTimeout)
-
-
-RELEASE_HISTORY = 20  # earlier releases a record remembers (promote --sha picks among them)
-
-
-@dataclass(frozen=True)
-class PastRelease:
-    """An earlier release of the environment: what it ran, built from what, and when."""
-
-    sha: str
-    images: Mapping[str, Mapping[str, str]]
-    inputs: Mapping[str, Any] = field(default_factory=dict)
-    deployed_at: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        document: dict[str, Any] = {
-            "sha": self.sha,
-            "images": {app: dict(image) for app, image in sorted(self.images.items())},
-            "deployed_at": self.deployed_at,
-        }
-        if self.inputs:
-            document["inputs"] = dict(self.inputs)
-        return document
-
-    @classmethod
-    def from_json(cls, data: Any) -> PastRelease:
-        return cls(
-            sha=str(data["sha"]),
-            images={str(a): {k: str(v) for k, v in i.items()} for a, i in data["images"].items()},
-            inputs=dict(data.get("inputs") or {}),
-            deployed_at=str(data.get("deployed_at", "")),
-        )
-
-
-@dataclass(frozen=True)
-class ReleaseRecord:
-    """What the environment runs: the SHA, its images (the manifest of docs/contracts.md), what
-    they were built from (``inputs``: base image digests and the lock's sha256; empty in records
-    written before they were kept), the Helm revisions of the apps when it was recorded, and the
-    releases before it (newest first, at most ``RELEASE_HISTORY``)."""
-
-    sha: str
-    images: Mapping[str, Mapping[str, str]]
-    deployed_at: str = ""
-    revisions: Mapping[str, int] = field(default_factory=dict)
-    inputs: Mapping[str, Any] = field(default_factory=dict)
-    history: tuple[PastRelease, ...] = ()
-
-    def pinned(self, app: str) -> str:
-        image = self.images[app]
-        return f"{image['repository']}@{image['digest']}"
-
-    @property
-    def current(self) -> PastRelease:
-        return PastRelease(self.sha, self.images, self.inputs, self.deployed_at)
-
-    def release_of(self, sha: str) -> PastRelease | None:
-        """What the environment ran at ``sha``: now, or in its history; None if never."""
-        return next((r for r in (self.current, *self.history) if r.sha == sha), None)
-
-    def after(self, previous: ReleaseRecord | None) -> ReleaseRecord:
-        """This record with ``previous`` (the one it replaces) at the head of its history."""
-        if previous is None:
-            return self
-        earlier = previous.history if previous.sha == self.sha else (previous.current, *previous.history)
-        return replace(self, history=tuple(earlier)[:RELEASE_HISTORY])
-
-    def to_json(self) -> dict[str, Any]:
-        document: dict[str, Any] = {
-            "sha": self.sha,
-            "images": {app: dict(image) for app, image in sorted(self.images.items())},
-            "deployed_at": self.deployed_at,
-            "revisions": dict(self.revisions),
-        }
-        if self.inputs:
-            document["inputs"] = dict(self.inputs)
-        if self.history:
-            document["history"] = [past.to_json() for past in self.history]
-        return document
-
-    @classmethod
-    def from_json(cls, data: Any) -> ReleaseRecord:
-        try:
-            return cls(
-                sha=str(data["sha"]),
-                images={str(a): {k: str(v) for k, v in i.items()} for a, i in data["images"].items()},
-                deployed_at=str(data.get("deployed_at", "")),
-                revisions={str(k): int(v) for k, v in (data.get("revisions") or {}).items()},
-                inputs=dict(data.get("inputs") or {}),
-                history=tuple(PastRelease.from_json(past) for past in data.get("history") or ()),
-            )
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise OperationFailed(f"the release record is unreadable: {exc}") from exc
-
-    @classmethod
-    def of(cls, manifest: ImageManifest, revisions: Mapping[str, int]) -> ReleaseRecord:
-        document = manifest.to_json()
-        return cls(
-            sha=manifest.sha,
-            images=document["images"],
-            deployed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            revisions=dict(revisions),
-            inputs=document.get("inputs", {}),
-        )
 
 
 # What the checks and steps import (sharing google.api_core, proto-plus, requests, urllib3...).
@@ -214,13 +113,23 @@ def load_clients() -> None:
         _clients_loaded.set()
 
 
+def configured_resolver(settings: GcpSettings) -> Resolver:
+    """Public DNS as the ``dns_resolvers`` setting names it."""
+    servers = [r.strip() for r in settings.dns_resolvers.split(",")]
+    # dnspython asks every server on one port: a port given on the first one applies to all.
+    port = int(servers[0].partition(":")[2] or 53)
+    return public_resolver([s.partition(":")[0] for s in servers], port=port)
+
+
 class GcpContext:
-    def __init__(self, env: Environment):
+    def __init__(self, env: Environment, seams: GcpSeams):
         if not isinstance(env.settings, GcpSettings):
             raise TypeError("GcpContext needs GcpSettings")
         self.env = env
         self.settings: GcpSettings = env.settings
-        self.endpoints = GcpEndpoints.from_env()  # UsageError (exit 2) for a malformed override
+        self.seams = seams
+        self.endpoints = seams.endpoints
+        self.resolver = seams.resolver or configured_resolver(self.settings)
         # One lock per thing looked up, so concurrent checks wait only for what they share.
         self._access_lock = threading.Lock()
         self._probe_lock = threading.Lock()
@@ -242,10 +151,6 @@ class GcpContext:
         return f"{self.settings.state_prefix.strip('/')}/{stack}"
 
     @property
-    def release_object(self) -> str:
-        return f"{self.settings.state_prefix.strip('/')}/{RELEASE_RECORD}"
-
-    @property
     def stacks_dir(self) -> Path:
         return self.settings.stacks_dir or self.env.project_root / "terraform" / "stacks"
 
@@ -260,6 +165,16 @@ class GcpContext:
     def api_host(self) -> str:
         return self.settings.api_host
 
+    def load_balancer_url(self, address: str) -> str:
+        """Where the load balancer on the ingress ``address`` answers HTTPS."""
+        return self.seams.load_balancer(address)
+
+    def fingerprint(self, *extra: str) -> str:
+        """Identifies a pipeline's inputs: the settings that shape what is created, and ``extra``."""
+        s = self.settings
+        shaping = [s.project, s.region, s.domain, s.api_host, s.state_bucket, s.state_prefix, *extra]
+        return hashlib.sha256(json.dumps(shaping).encode()).hexdigest()[:16]
+
     def check_layout(self) -> None:
         """UsageError unless the stacks and charts this environment needs are where expected."""
         for stack in STACKS:
@@ -268,7 +183,7 @@ class GcpContext:
                     f"Terraform stack {stack!r} not found in {self.stacks_dir}",
                     hint="run sreplat from the sreplat checkout, or set stacks_dir in sreplat.toml",
                 )
-        for release in RELEASES:
+        for release in HELM_RELEASES:
             if not (self.chart(release) / "Chart.yaml").is_file():
                 raise UsageError(
                     f"Helm chart {release!r} not found in {self.charts_dir}",
@@ -331,6 +246,10 @@ class GcpContext:
                 )
             return self._states[stack]
 
+    def foundation(self, *, timeout: float = 30.0) -> FoundationOutputs:
+        """The foundation stack's outputs; UsageError when it was never applied."""
+        return FoundationOutputs.from_outputs(self.outputs(FOUNDATION, timeout=timeout))
+
     def outputs(self, stack: str, *, timeout: float = 30.0) -> dict[str, Any]:
         """The stack's outputs; UsageError when the stack was never applied (or is destroyed)."""
         state = self.stack_state(stack, timeout=timeout)
@@ -373,37 +292,34 @@ class GcpContext:
             client.close()
 
     @contextmanager
-    def helm(self, sink: EventSink = discard, *, timeout: float = 30.0) -> Iterator[ReleaseManager]:
-        """The Helm release manager on the cluster (release history in Secrets of the namespace)."""
-        from sreplat.tools.helm.manager import KubeAccess, ReleaseManager
+    def helm(
+        self, sink: EventSink = discard, *, cancel: CancelToken | None = None, timeout: float = 30.0
+    ) -> Iterator[ReleaseManager]:
+        """The Helm release manager on the cluster (release history in Secrets of the namespace);
+        its installs, upgrades and rollbacks await their workloads with the one rollout wait,
+        which ``cancel`` (the run's Ctrl-C) ends."""
+        from sreplat.tools.helm.access import KubeAccess
+        from sreplat.tools.helm.manager import ReleaseManager
 
         cluster = self.cluster_access(timeout=timeout)
         access = KubeAccess.from_token(server=cluster.endpoint, token=cluster.token, ca_pem=cluster.ca_pem)
-        with ReleaseManager(access, namespace=NAMESPACE, on_event=sink) as manager:
+
+        def await_ready(workloads: Sequence[tuple[str, str]], namespace: str, seconds: float) -> None:
+            from sreplat.tools.kube.workloads import wait_for_rollout
+
+            with self.kube_api(timeout=timeout) as api:
+                wait_for_rollout(
+                    api,
+                    namespace,
+                    workloads,
+                    timeout=seconds,
+                    poll_interval=ROLLOUT_POLL_S,
+                    on_event=sink,
+                    cancel=cancel,
+                )
+
+        connection = self.seams.helm_connection(access)
+        with ReleaseManager(
+            connection, namespace=NAMESPACE, on_event=sink, await_ready=await_ready
+        ) as manager:
             yield manager
-
-    # --- the release record --------------------------------------------------------------------
-    def read_release(self, *, timeout: float = 30.0) -> ReleaseRecord | None:
-        from sreplat.tools.gcp.gcs_state import read_object
-
-        data = read_object(self.access, self.bucket, self.release_object, timeout=timeout)
-        if data is None:
-            return None
-        try:
-            document = json.loads(data)
-        except ValueError as exc:
-            raise OperationFailed(f"gs://{self.bucket}/{self.release_object} is not JSON: {exc}") from exc
-        return ReleaseRecord.from_json(document)
-
-    def write_release(self, record: ReleaseRecord) -> None:
-        """Record ``record`` as what runs; the release it replaces goes into its history."""
-        from sreplat.tools.gcp.gcs_state import write_object
-
-        record = record.after(self.read_release())
-        data = json.dumps(record.to_json(), indent=2, sort_keys=True).encode()
-        write_object(self.access, self.bucket, self.release_object, data)
-
-    def delete_release(self) -> bool:
-        from sreplat.tools.gcp.gcs_state import delete_object
-
-        return delete_object(self.access, self.bucket, self.release_object)

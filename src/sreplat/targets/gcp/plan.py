@@ -14,38 +14,37 @@ charts are still rendered offline. Nothing is retried part by part: one look dec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sreplat.errors import OperationFailed, SreplatError, UsageError
-from sreplat.targets.gcp import releases as gcp_releases
-from sreplat.targets.gcp.context import APPS, CLUSTER, FOUNDATION, RELEASES, short_reason
-from sreplat.targets.gcp.stacks import describe_plan
-from sreplat.tools.images.pipeline import registry_prefix_for
-
-if TYPE_CHECKING:
-    from sreplat.targets.gcp import GcpTarget
+from sreplat.targets.gcp.context import CLUSTER, FOUNDATION, HELM_RELEASES, GcpContext, short_reason
+from sreplat.targets.gcp.data import APPS, FoundationOutputs
+from sreplat.targets.gcp.record import read_record
+from sreplat.targets.gcp.releases import ReleasePlan
+from sreplat.targets.gcp.stacks import Stacks, describe_plan
+from sreplat.tools.images.pipeline import BuiltImage, BuiltImages, registry_prefix_for
 
 # One look at the bucket decides whether the cloud parts can be shown: keep it short.
 STATE_READ_S = 10.0
 
 
-def plan_details(target: GcpTarget, verb: str, sha: str | None) -> dict[str, Any]:
-    blocked = cloud_blocker(target)
+def plan_details(ctx: GcpContext, stacks: Stacks, verb: str, sha: str | None) -> dict[str, Any]:
+    blocked = cloud_blocker(ctx)
     details: dict[str, Any] = {}
     if verb == "bootstrap":
         details = {
-            "terraform": terraform_changes(target, blocked),
-            "helm": helm_changes(target, RELEASES, sha, blocked),
+            "terraform": terraform_changes(ctx, stacks, blocked),
+            "helm": helm_changes(ctx, HELM_RELEASES, sha, blocked),
         }
     elif verb == "deploy" and sha:
         details = {
-            "images": image_plan(target, sha, blocked),
-            "helm": helm_changes(target, APPS, sha, blocked),
+            "images": image_plan(ctx, sha, blocked),
+            "helm": helm_changes(ctx, APPS, sha, blocked),
         }
     elif verb == "destroy":
-        details = {"removes": destroy_scope(target, blocked)}
+        details = {"removes": destroy_scope(ctx, blocked)}
     if blocked is not None and details:
         details["unavailable"] = blocked.headline
         if blocked.hint:
@@ -53,14 +52,14 @@ def plan_details(target: GcpTarget, verb: str, sha: str | None) -> dict[str, Any
     return details
 
 
-def cloud_blocker(target: GcpTarget) -> SreplatError | None:
+def cloud_blocker(ctx: GcpContext) -> SreplatError | None:
     """Why the parts that need Google Cloud cannot be shown, or None: credentials first, then one
     read of the foundation's state (which every part needs, and which is then cached)."""
-    problem = target.ctx.access_problem()
+    problem = ctx.access_problem()
     if problem is not None:
         return problem
     try:
-        target.ctx.stack_state(FOUNDATION, timeout=STATE_READ_S)
+        ctx.stack_state(FOUNDATION, timeout=STATE_READ_S)
     except OperationFailed as exc:
         return exc
     return None
@@ -80,72 +79,73 @@ def _attempt(what: Callable[[], str]) -> str:
         return f"unavailable: {exc.one_line()}"
 
 
-def _has_state(target: GcpTarget, stack: str) -> bool:
-    state = target.ctx.stack_state(stack)
+def _has_state(ctx: GcpContext, stack: str) -> bool:
+    state = ctx.stack_state(stack)
     return state is not None and not state.empty
 
 
-def terraform_changes(target: GcpTarget, blocked: SreplatError | None = None) -> dict[str, str]:
+def terraform_changes(ctx: GcpContext, stacks: Stacks, blocked: SreplatError | None = None) -> dict[str, str]:
     if blocked is not None:
         return {stack: _unavailable(blocked) for stack in (FOUNDATION, CLUSTER)}
-    if not _has_state(target, FOUNDATION):
+    if not _has_state(ctx, FOUNDATION):
         return {
-            FOUNDATION: f"no state yet: every resource would be created (state in gs://{target.ctx.bucket})",
+            FOUNDATION: f"no state yet: every resource would be created (state in gs://{ctx.bucket})",
             CLUSTER: "no state yet: would be created once the foundation exists",
         }
-    return {stack: _attempt(partial(_stack_plan, target, stack)) for stack in (FOUNDATION, CLUSTER)}
+    return {stack: _attempt(partial(_stack_plan, stacks, stack)) for stack in (FOUNDATION, CLUSTER)}
 
 
-def _stack_plan(target: GcpTarget, stack: str) -> str:
-    return describe_plan(target.stacks.plan(stack))
+def _stack_plan(stacks: Stacks, stack: str) -> str:
+    return describe_plan(stacks.plan(stack))
 
 
-def _foundation_or_expected(target: GcpTarget, blocked: SreplatError | None) -> dict[str, Any]:
+def _foundation_or_expected(ctx: GcpContext, blocked: SreplatError | None) -> FoundationOutputs:
     """The foundation's outputs, or what they will be (the stacks' naming) before it exists or
     when it cannot be read."""
-    if blocked is None and _has_state(target, FOUNDATION):
-        return target.ctx.outputs(FOUNDATION)
-    s, prefix = target.settings, f"sreplat-{target.env.name}"
-    return {
-        "registry_url": registry_prefix_for(region=s.region, project=s.project, repository=s.repository),
-        "api_hostname": s.api_host,
-        "ingress_address_name": f"{prefix}-ingress",
-        "workload_service_accounts": {
+    if blocked is None and _has_state(ctx, FOUNDATION):
+        return ctx.foundation()
+    s, prefix = ctx.settings, ctx.settings.resource_name
+    return FoundationOutputs(
+        registry_url=registry_prefix_for(region=s.region, project=s.project, repository=s.repository),
+        api_hostname=s.api_host,
+        ingress_address="",
+        ingress_address_name=f"{prefix}-ingress",
+        dns_zone_name=s.dns_zone,
+        workload_service_accounts={
             app: f"{prefix}-{app}@{s.project}.iam.gserviceaccount.com" for app in APPS
         },
-    }
+    )
 
 
 def _images(
-    target: GcpTarget, foundation: Mapping[str, Any], sha: str | None, blocked: SreplatError | None
-) -> tuple[str, dict[str, Any]]:
-    record = target.ctx.read_release() if blocked is None and _has_state(target, FOUNDATION) else None
+    ctx: GcpContext, foundation: FoundationOutputs, sha: str | None, blocked: SreplatError | None
+) -> BuiltImages:
+    """The images a run would deploy: the recorded ones for the SHA that runs, else the tags a
+    build would push (digests unknown yet)."""
+    record = read_record(ctx) if blocked is None and _has_state(ctx, FOUNDATION) else None
     if sha is None:
         from sreplat.tools import git
 
-        sha = record.sha if record else git.resolve_sha(target.env.repo, "HEAD")
+        sha = record.sha if record else git.resolve_sha(ctx.env.repo, "HEAD")
     if record is not None and record.sha == sha:
-        return sha, {app: dict(image) for app, image in record.images.items()}
-    registry = str(foundation["registry_url"])
-    return sha, {app: {"repository": f"{registry}/{app}", "tag": sha, "digest": ""} for app in APPS}
+        return record.images
+    registry = foundation.registry_url
+    return BuiltImages(sha, {app: BuiltImage(app, f"{registry}/{app}", sha, "", built=False) for app in APPS})
 
 
 def helm_changes(
-    target: GcpTarget, releases: tuple[str, ...], sha: str | None, blocked: SreplatError | None = None
+    ctx: GcpContext, releases: tuple[str, ...], sha: str | None, blocked: SreplatError | None = None
 ) -> dict[str, str]:
     from sreplat.tools.helm.charts import render
     from sreplat.tools.helm.manifests import parse_manifest
 
-    foundation = _foundation_or_expected(target, blocked)
-    sha, images = _images(target, foundation, sha, blocked)
-    values = {
-        r: gcp_releases.release_values(r, foundation=foundation, images=images, sha=sha) for r in releases
-    }
-    if blocked is not None or not _has_state(target, CLUSTER):
+    foundation = _foundation_or_expected(ctx, blocked)
+    plan = ReleasePlan(foundation, _images(ctx, foundation, sha, blocked))
+    if blocked is not None or not _has_state(ctx, CLUSTER):
         # The charts render without a cluster: what would be installed is still worth showing.
         out = {}
         for release in releases:
-            manifest = render(target.ctx.chart(release), values[release], release=release)
+            manifest = render(ctx.chart(release), plan.values(release), release=release)
             objects = len(parse_manifest(manifest))
             if blocked is None:
                 out[release] = f"install: {objects} objects (no cluster yet)"
@@ -153,18 +153,18 @@ def helm_changes(
                 out[release] = f"{objects} objects rendered; diff {_unavailable(blocked)}"
         return out
     try:
-        return _diffs(target, releases, values)
+        return _diffs(ctx, releases, plan)
     except UsageError:
         raise
     except SreplatError as exc:  # the cluster's API: not there, not ready, out of reach
         return dict.fromkeys(releases, f"unavailable: {exc.one_line()}")
 
 
-def _diffs(target: GcpTarget, releases: tuple[str, ...], values: Mapping[str, Any]) -> dict[str, str]:
+def _diffs(ctx: GcpContext, releases: tuple[str, ...], plan: ReleasePlan) -> dict[str, str]:
     out = {}
-    with target.ctx.helm() as manager:
+    with ctx.helm() as manager:
         for release in releases:
-            diff = manager.diff(release, target.ctx.chart(release), values[release])
+            diff = manager.diff(release, ctx.chart(release), plan.values(release))
             counts = diff.summary()
             if diff.deployed_revision is None:
                 out[release] = f"install: {counts.get('added', 0)} objects"
@@ -177,21 +177,16 @@ def _diffs(target: GcpTarget, releases: tuple[str, ...], values: Mapping[str, An
     return out
 
 
-def image_plan(target: GcpTarget, sha: str, blocked: SreplatError | None = None) -> dict[str, str]:
-    from sreplat.tools.images.registry import ImageRef, RegistryClient, RegistryCredentials
+def image_plan(ctx: GcpContext, sha: str, blocked: SreplatError | None = None) -> dict[str, str]:
+    from sreplat.targets.gcp.images import registry_digest
 
     if blocked is not None:
         return dict.fromkeys(APPS, _unavailable(blocked))
-    registry = str(target.ctx.outputs(FOUNDATION)["registry_url"])  # UsageError: not bootstrapped
-    credentials = RegistryCredentials.from_google(target.ctx.access.resolved_credentials())
+    registry = ctx.foundation().registry_url  # UsageError: not bootstrapped
     out = {}
     for app in APPS:
-        ref = ImageRef.of(f"{registry}/{app}", sha)
-        client = RegistryClient(
-            ref.host, credentials=credentials, base_url=target.ctx.endpoints.artifact_registry
-        )
         try:
-            digest = client.manifest_digest(ref)
+            digest = registry_digest(ctx, f"{registry}/{app}", sha)
         except SreplatError as exc:
             out[app] = f"unknown: {exc.one_line()}"
             continue
@@ -199,21 +194,21 @@ def image_plan(target: GcpTarget, sha: str, blocked: SreplatError | None = None)
     return out
 
 
-def destroy_scope(target: GcpTarget, blocked: SreplatError | None = None) -> dict[str, str]:
-    kept = f"gs://{target.ctx.bucket} (versioned; may hold other environments' state)"
+def destroy_scope(ctx: GcpContext, blocked: SreplatError | None = None) -> dict[str, str]:
+    kept = f"gs://{ctx.bucket} (versioned; may hold other environments' state)"
     if blocked is not None:
         unavailable = _unavailable(blocked)
         return {CLUSTER: unavailable, FOUNDATION: unavailable, "releases": unavailable, "kept": kept}
-    out = {stack: _attempt(partial(_resources, target, stack)) for stack in (CLUSTER, FOUNDATION)}
-    out["releases"] = _attempt(partial(_releases, target))
+    out = {stack: _attempt(partial(_resources, ctx, stack)) for stack in (CLUSTER, FOUNDATION)}
+    out["releases"] = _attempt(partial(_releases, ctx))
     out["kept"] = kept
     return out
 
 
-def _resources(target: GcpTarget, stack: str) -> str:
-    state = target.ctx.stack_state(stack)
+def _resources(ctx: GcpContext, stack: str) -> str:
+    state = ctx.stack_state(stack)
     return f"{state.resources} resources" if state is not None and not state.empty else "nothing"
 
 
-def _releases(target: GcpTarget) -> str:
-    return ", ".join(reversed(RELEASES)) if _has_state(target, CLUSTER) else "none (no cluster)"
+def _releases(ctx: GcpContext) -> str:
+    return ", ".join(reversed(HELM_RELEASES)) if _has_state(ctx, CLUSTER) else "none (no cluster)"

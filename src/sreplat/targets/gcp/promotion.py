@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 from sreplat.errors import OperationFailed, UsageError
 from sreplat.events import EventSink, discard
-from sreplat.targets.gcp.context import APPS, PastRelease, ReleaseRecord
+from sreplat.targets.gcp.data import APPS
+from sreplat.targets.gcp.record import DeployRecord, PastRelease
 from sreplat.tools.images.copy import CopyResult, copy_image
+from sreplat.tools.images.pipeline import BuiltImage, BuiltImages
 from sreplat.tools.images.registry import ImageRef, RegistryClient
 
 
-def choose_release(source_env: str, record: ReleaseRecord | None, sha: str | None) -> PastRelease:
+def choose_release(source_env: str, record: DeployRecord | None, sha: str | None) -> PastRelease:
     """The source's release to promote; UsageError when there is none to speak of."""
     if record is None:
         raise UsageError(
@@ -42,9 +44,12 @@ def choose_release(source_env: str, record: ReleaseRecord | None, sha: str | Non
 
 @dataclass(frozen=True)
 class PromotedImages:
-    sha: str
-    images: Mapping[str, Mapping[str, str]]  # app → repository/tag/digest in the target
+    images: BuiltImages  # in the target's repository: same digests, same inputs
     copies: Mapping[str, CopyResult]
+
+    @property
+    def sha(self) -> str:
+        return self.images.sha
 
     def describe(self) -> str:
         def moved(copy: CopyResult) -> str:
@@ -75,12 +80,12 @@ def copy_release(
     """
     from sreplat.tools.images.copy import ImageMissing
 
-    missing = [app for app in APPS if app not in release.images]
+    missing = [app for app in APPS if app not in release.images.images]
     if missing:
         raise OperationFailed(
             f"{source_env}'s release {release.sha[:12]} records no {', '.join(missing)} image"
         )
-    sources = {app: ImageRef.of(release.images[app]["repository"], release.sha) for app in APPS}
+    sources = {app: ImageRef.of(release.images.images[app].repository, release.sha) for app in APPS}
     clients: dict[str, RegistryClient] = {}
 
     def client(host: str) -> RegistryClient:
@@ -90,17 +95,17 @@ def copy_release(
 
     try:
         for app, source in sources.items():
-            digest = release.images[app]["digest"]
+            digest = release.images.images[app].digest
             if client(source.host).digest_of(source.path, digest) != digest:
                 raise ImageMissing(
                     f"{source_env}'s {app} image {source.repository}@{digest} is not in its repository "
                     "(deleted by a cleanup policy?): nothing was copied",
                     hint=f"redeploy {release.sha[:12]} to {source_env} (it rebuilds), then promote",
                 )
-        images: dict[str, Mapping[str, str]] = {}
+        images: dict[str, BuiltImage] = {}
         copies: dict[str, CopyResult] = {}
         for app, source in sources.items():
-            digest = release.images[app]["digest"]
+            digest = release.images.images[app].digest
             target = ImageRef.of(f"{target_prefix.rstrip('/')}/{app}", release.sha)
             copies[app] = copy_image(
                 client(source.host),
@@ -111,8 +116,8 @@ def copy_release(
                 tag=release.sha,
                 emit=emit,
             )
-            images[app] = {"repository": target.repository, "tag": release.sha, "digest": digest}
+            images[app] = BuiltImage(app, target.repository, release.sha, digest, built=False)
     finally:
         for opened in clients.values():
             opened.close()
-    return PromotedImages(release.sha, images, copies)
+    return PromotedImages(BuiltImages(release.sha, images, release.images.inputs), copies)

@@ -1,5 +1,6 @@
-"""The environment's Helm releases: their values (from the foundation's outputs and the image
-manifest), bringing one up to date, rolling the apps forward together — and back together.
+"""The environment's Helm releases: their values (a ``ReleasePlan``: the foundation's outputs and
+one SHA's images), bringing one up to date, rolling the apps forward together — and back
+together — and checking that what they run is served.
 
 Values follow docs/contracts.md and the charts' ``ci/gke-values.yaml``: images by digest (the tag
 is the full SHA, kept for people reading the pod spec), ``release`` = the SHA (it becomes
@@ -19,11 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sreplat.errors import OperationFailed, SreplatError
-from sreplat.targets.gcp.context import APPS, RELEASES
+from sreplat.errors import Interrupted, OperationFailed, SreplatError
+from sreplat.pipeline.step import StepContext
+from sreplat.targets.gcp.context import HELM_RELEASES, NAMESPACE, GcpContext
+from sreplat.targets.gcp.data import APPS, FoundationOutputs
+from sreplat.tools.images.pipeline import BuiltImage, BuiltImages
 
 if TYPE_CHECKING:
-    from sreplat.tools.helm.manager import ReleaseManager, UpgradeResult
+    from sreplat.tools.helm.manager import ReleaseManager
+    from sreplat.tools.helm.results import UpgradeResult
+
+HEALTHZ_PROBE_S = 5.0
+ROLLOUT_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -34,38 +42,40 @@ class ReleaseChange:
     detail: str
 
 
-def app_values(
-    app: str, *, foundation: Mapping[str, Any], image: Mapping[str, str], sha: str
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ReleasePlan:
+    """What every release gets for one SHA's images on one foundation (docs/contracts.md and the
+    charts' ``ci/gke-values.yaml``)."""
+
+    foundation: FoundationOutputs
+    images: BuiltImages
+
+    @property
+    def sha(self) -> str:
+        return self.images.sha
+
+    def values(self, release: str) -> dict[str, Any]:
+        if release not in APPS:
+            return {}  # platform and redis: the charts' defaults are the production settings
+        return app_values(
+            release, foundation=self.foundation, image=self.images.images[release], sha=self.sha
+        )
+
+
+def app_values(app: str, *, foundation: FoundationOutputs, image: BuiltImage, sha: str) -> dict[str, Any]:
     """The values of the ``api`` or ``worker`` chart for one image of one SHA."""
     values: dict[str, Any] = {
-        "image": {
-            "repository": image["repository"],
-            "tag": image.get("tag") or sha,
-            "digest": image.get("digest", ""),
-        },
+        "image": {"repository": image.repository, "tag": image.tag or sha, "digest": image.digest},
         "release": sha,
-        "serviceAccount": {"gcpServiceAccount": str(foundation["workload_service_accounts"][app])},
+        "serviceAccount": {"gcpServiceAccount": foundation.workload_service_accounts[app]},
     }
     if app == "api":
         values["ingress"] = {
             "enabled": True,
-            "host": str(foundation["api_hostname"]),
-            "staticIpName": str(foundation["ingress_address_name"]),
+            "host": foundation.api_hostname,
+            "staticIpName": foundation.ingress_address_name,
         }
     return values
-
-
-def release_values(
-    release: str,
-    *,
-    foundation: Mapping[str, Any],
-    images: Mapping[str, Mapping[str, str]],
-    sha: str,
-) -> dict[str, Any]:
-    if release not in APPS:
-        return {}  # platform and redis: the charts' defaults are the production settings
-    return app_values(release, foundation=foundation, image=images[release], sha=sha)
 
 
 def ensure_release(
@@ -83,7 +93,7 @@ def ensure_release(
         diff = helm.diff(release, chart, values)
         if not diff.has_changes:
             return ReleaseChange(release, False, current.revision, f"revision {current.revision} up to date")
-    result = helm.upgrade_install(release, chart, values, wait=True, timeout=int(timeout_s), recover=recover)
+    result = helm.upgrade_install(release, chart, values, timeout=int(timeout_s), recover=recover)
     info = result.release
     return ReleaseChange(release, True, info.revision, f"{result.action}: revision {info.revision}")
 
@@ -95,16 +105,19 @@ def upgrade_apps(
     *,
     timeout_s: float,
     recover: bool,
+    good: Mapping[str, int],
 ) -> dict[str, UpgradeResult]:
     """Upgrade every app concurrently (each waits for its rollout); all or none.
 
-    On any failure, the apps that did upgrade are rolled back to their previous revision and
-    OperationFailed says what happened to each.
+    ``good``: app → the revision known to work (the deploy record's), which a failed app goes back
+    to (by default: its revision before the upgrade, which may be one a Ctrl-C left unready). On
+    any failure, the apps that did upgrade are rolled back too and OperationFailed says what
+    happened to each. Ctrl-C (Interrupted) stops at once: a re-run finishes or undoes the upgrade.
     """
 
     def one(app: str) -> UpgradeResult:
         return helm.upgrade_install(
-            app, charts[app], values[app], wait=True, timeout=int(timeout_s), recover=recover
+            app, charts[app], values[app], timeout=int(timeout_s), recover=recover, rollback_to=good.get(app)
         )
 
     apps = list(values)
@@ -119,9 +132,11 @@ def upgrade_apps(
                 failures[app] = exc
     if not failures:
         return results
-    previous = {app: r.previous_revision for app, r in results.items() if r.previous_revision}
-    undone = rollback_apps(helm, previous, timeout_s=timeout_s)
     first_app, first = next(iter(failures.items()))
+    if interrupted := next((e for e in failures.values() if isinstance(e, Interrupted)), None):
+        raise interrupted
+    previous = {app: good.get(app) or r.previous_revision for app, r in results.items()}
+    undone = rollback_apps(helm, {app: rev for app, rev in previous.items() if rev}, timeout_s=timeout_s)
     reason = first.message if isinstance(first, SreplatError) else f"{type(first).__name__}: {first}"
     parts = [f"{first_app}: {reason}"]
     parts += [f"{app}: {exc}" for app, exc in list(failures.items())[1:]]
@@ -139,15 +154,68 @@ def rollback_apps(helm: ReleaseManager, previous: Mapping[str, int], *, timeout_
         try:
             info = helm.rollback(app, revision, timeout=int(timeout_s))
             lines.append(f"{app} rolled back: revision {info.revision} runs what revision {revision} ran")
+        except Interrupted:
+            raise
         except SreplatError as exc:
             lines.append(f"{app} could NOT be rolled back to revision {revision}: {exc.one_line()}")
     return lines
 
 
-def uninstall_all(helm: ReleaseManager, *, timeout_s: float, releases: Sequence[str] = RELEASES) -> list[str]:
+def uninstall_all(
+    helm: ReleaseManager, *, timeout_s: float, releases: Sequence[str] = HELM_RELEASES
+) -> list[str]:
     """Uninstall in reverse install order; the releases that were there."""
     removed = []
     for release in reversed(releases):
         if helm.uninstall(release, timeout=int(timeout_s)) is not None:
             removed.append(release)
     return removed
+
+
+ROLLOUTS = (("Deployment", "api"), ("Deployment", "worker"))
+WORKLOADS = (*ROLLOUTS, ("StatefulSet", "redis"))
+
+
+def check_release(
+    ctx: GcpContext,
+    step: StepContext,
+    sha: str,
+    foundation: FoundationOutputs,
+    workloads: Sequence[tuple[str, str]],
+) -> bool:
+    """Rollouts complete, then /healthz over HTTPS reports ``sha``. False when HTTPS cannot be
+    checked yet (the managed certificate is still provisioning). Ctrl-C ends either wait."""
+    from sreplat.tools.gcp import https_probe
+    from sreplat.tools.kube.certificates import managed_certificate
+    from sreplat.tools.kube.workloads import wait_for_rollout
+
+    timeout = ctx.settings.ready_timeout_s
+    step.progress("waiting for the rollouts")
+    with ctx.kube_api() as api:
+        wait_for_rollout(
+            api,
+            NAMESPACE,
+            workloads,
+            timeout=timeout,
+            poll_interval=ROLLOUT_POLL_S,
+            on_event=step.sink,
+            cancel=step.cancel,
+        )
+        certificate = managed_certificate(api, NAMESPACE, "api")
+    if not certificate.active:
+        step.emit("gcp.certificate", certificate.describe(), state=certificate.state)
+        return False
+    host = foundation.api_hostname
+    base = ctx.load_balancer_url(foundation.ingress_address)
+
+    def healthz() -> str | None:
+        answer = https_probe.get(base, "/healthz", host=host, timeout_s=HEALTHZ_PROBE_S)
+        if answer.status != 200:
+            return answer.describe()
+        version = (answer.json() or {}).get("release")
+        return None if version == sha else f"it reports release {version!r}"
+
+    step.progress(f"https://{host}/healthz")
+    what = f"https://{host}/healthz did not report {sha[:12]}"
+    step.wait_until(healthz, timeout_s=timeout, what=what, interval_s=1.0)
+    return True

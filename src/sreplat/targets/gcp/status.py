@@ -31,16 +31,18 @@ from typing import TYPE_CHECKING, Any
 from sreplat.errors import OperationFailed, SreplatError
 from sreplat.pipeline.checks import Check, Finding, Verdict, healthy, unhealthy, unknown
 from sreplat.targets.gcp.context import (
-    APPS,
     FOUNDATION,
+    HELM_RELEASES,
     NAMESPACE,
-    RELEASES,
     STACKS,
     GcpContext,
     load_clients,
     out_of_reach,
     short_reason,
 )
+from sreplat.targets.gcp.data import APPS
+from sreplat.targets.gcp.record import read_record
+from sreplat.targets.gcp.releases import WORKLOADS
 from sreplat.tools.api_calls import ResourceMissing
 
 if TYPE_CHECKING:
@@ -49,7 +51,6 @@ if TYPE_CHECKING:
 
 CHECK_TIMEOUT_S = 10.0
 DRIFT_TIMEOUT_S = 600.0
-WORKLOADS = (("Deployment", "api"), ("Deployment", "worker"), ("StatefulSet", "redis"))
 # Seconds a call may take inside a check: a little less than the check's own timeout, so a slow
 # API is reported by the call (with its name) rather than by the check's "no answer".
 CALL_BUDGET_S = CHECK_TIMEOUT_S * 0.8
@@ -124,7 +125,7 @@ NEEDS_FOUNDATION = frozenset({"dns", "endpoint"})
 READS_BUCKET = NEEDS_FOUNDATION | {"registry"}
 
 
-def status_checks(ctx: GcpContext, stacks: Stacks, preflight: Preflight | None = None) -> list[Check]:
+def status_checks(ctx: GcpContext, preflight: Preflight | None = None) -> list[Check]:
     preflight = preflight or Preflight(ctx)
     parts: list[tuple[str, Callable[[GcpContext], Finding]]] = [
         ("cluster", cluster),
@@ -230,20 +231,16 @@ def cluster(ctx: GcpContext) -> Finding:
 
 
 def dns(ctx: GcpContext) -> Finding:
-    from sreplat.tools.gcp.cloud_dns import check_dns, public_resolver
+    from sreplat.tools.gcp.cloud_dns import check_dns
 
-    foundation = ctx.outputs(FOUNDATION, timeout=CALL_BUDGET_S)
-    host, ip = str(foundation["api_hostname"]), str(foundation["ingress_address"])
-    resolvers = [r.strip() for r in ctx.settings.dns_resolvers.split(",")]
-    # dnspython asks every server on one port: a port given on the first one applies to all.
-    port = int(resolvers[0].partition(":")[2] or 53)
-    resolver = public_resolver([r.partition(":")[0] for r in resolvers], port=port)
+    foundation = ctx.foundation(timeout=CALL_BUDGET_S)
+    host, ip = foundation.api_hostname, foundation.ingress_address
     status = check_dns(
         ctx.access,
-        str(foundation["dns_zone_name"]),
+        foundation.dns_zone_name,
         host,
         expected_ip=ip,
-        resolver=resolver,
+        resolver=ctx.resolver,
         timeout=CALL_BUDGET_S,
     )
     facts = {"host": host, "zone_ips": list(status.record_ips), "public_ips": list(status.resolved_ips)}
@@ -255,31 +252,23 @@ def dns(ctx: GcpContext) -> Finding:
 
 
 def registry(ctx: GcpContext) -> Finding:
-    from sreplat.tools.images.registry import ImageRef, RegistryClient, RegistryCredentials
+    from sreplat.targets.gcp.images import registry_digest
 
-    record = ctx.read_release(timeout=CALL_BUDGET_S)
+    record = read_record(ctx, timeout=CALL_BUDGET_S)
     if record is None:
-        return unhealthy("nothing deployed yet (no release record)", hint=_run(ctx, "bootstrap"))
-    credentials = RegistryCredentials.from_google(ctx.access.resolved_credentials())
+        return unhealthy("nothing deployed yet (no deploy record)", hint=_run(ctx, "bootstrap"))
     problems, digests = [], {}
     for app in APPS:
-        image = record.images.get(app)
+        image = record.images.images.get(app)
         if image is None:
-            problems.append(f"the release record has no {app} image")
+            problems.append(f"the deploy record has no {app} image")
             continue
-        ref = ImageRef.of(image["repository"], image["tag"])
-        client = RegistryClient(
-            ref.host,
-            credentials=credentials,
-            timeout_s=CALL_BUDGET_S / 2,
-            base_url=ctx.endpoints.artifact_registry,
-        )
-        digest = client.manifest_digest(ref)
+        digest = registry_digest(ctx, image.repository, image.tag, timeout_s=CALL_BUDGET_S / 2)
         digests[app] = digest
         if digest is None:
-            problems.append(f"{ref} is missing from the registry")
-        elif digest != image["digest"]:
-            problems.append(f"{ref} is {digest[:19]}…, not the deployed {image['digest'][:19]}…")
+            problems.append(f"{image.ref} is missing from the registry")
+        elif digest != image.digest:
+            problems.append(f"{image.ref} is {digest[:19]}…, not the deployed {image.digest[:19]}…")
     if problems:
         return unhealthy("; ".join(problems), sha=record.sha)
     return healthy(
@@ -291,7 +280,7 @@ def releases(ctx: GcpContext) -> Finding:
     if skipped := _no_cluster(ctx):
         return skipped
     with ctx.helm(timeout=CALL_BUDGET_S) as helm:
-        infos = {name: helm.status(name) for name in RELEASES}
+        infos = {name: helm.status(name) for name in HELM_RELEASES}
     parts, bad = [], []
     for name, info in infos.items():
         if info is None:
@@ -330,10 +319,10 @@ def workloads(ctx: GcpContext) -> Finding:
 
 def endpoint(ctx: GcpContext) -> Finding:
     from sreplat.tools.gcp import https_probe
-    from sreplat.tools.kube.workloads import managed_certificate
+    from sreplat.tools.kube.certificates import managed_certificate
 
-    foundation = ctx.outputs(FOUNDATION, timeout=CALL_BUDGET_S)
-    host, ip = str(foundation["api_hostname"]), str(foundation["ingress_address"])
+    foundation = ctx.foundation(timeout=CALL_BUDGET_S)
+    host, ip = foundation.api_hostname, foundation.ingress_address
     if skipped := _no_cluster(ctx):
         return skipped
     with ctx.kube_api(timeout=CALL_BUDGET_S) as api:
@@ -345,9 +334,7 @@ def endpoint(ctx: GcpContext) -> Finding:
             hint=CERTIFICATE_HINT.format(host=host, ip=ip),
             **facts,
         )
-    answer = https_probe.get(
-        ctx.endpoints.ingress or f"https://{ip}", "/readyz", host=host, timeout_s=CALL_BUDGET_S / 2
-    )
+    answer = https_probe.get(ctx.load_balancer_url(ip), "/readyz", host=host, timeout_s=CALL_BUDGET_S / 2)
     if answer.status == 200:
         return healthy(f"https://{host}/readyz answers 200; certificate Active", **facts)
     return unhealthy(f"https://{host}/readyz: {answer.describe()}", status=answer.status, **facts)

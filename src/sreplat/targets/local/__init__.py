@@ -9,7 +9,7 @@ Processes (one supervisord per environment, its socket and config in the state d
 
 Each is restarted by supervisord if it dies; logs go to ``<state>/logs/``.
 
-Zero-downtime deploys (``tools/releases.py``): every process runs with
+Zero-downtime deploys (``tools/local/release_dirs.py``): every process runs with
 ``PYTHONPATH=<state>/releases/current/src``. A deploy exports the commit's apps into a new
 release dir, smoke-tests it in a throwaway interpreter (it must import and build its app, so a
 broken commit never reaches the running API), switches ``current`` atomically, sends SIGHUP to
@@ -18,11 +18,10 @@ workers finish their requests), restarts the RQ workers one by one with SIGTERM 
 running job finishes), and verifies ``/healthz`` reports the new release and every worker is
 registered again. If that fails it switches back and reloads the previous release.
 
-Each part has its own module: ``local_layout`` (where things live), ``local_settings`` (the
-settings recorded at bootstrap), ``local_programs`` (what supervisord runs), ``local_context``
-(what the parts share), ``local_probes`` and ``local_waits`` (asking and waiting for the
-processes), ``local_bootstrap``, ``local_deploy``, ``local_destroy`` (the pipelines),
-``local_status`` and ``local_doctor`` (the checks).
+One module per verb — ``bootstrap``, ``deploy``, ``destroy`` (the pipelines), ``status`` and
+``doctor`` (the checks) — over what they share: ``settings`` (the Settings model, and what is
+recorded at bootstrap), ``layout`` (where things live), ``programs`` (what supervisord runs),
+``context``, ``probes`` and ``waits`` (asking and waiting for the processes).
 """
 
 from __future__ import annotations
@@ -36,8 +35,7 @@ from sreplat.pipeline.checks import Check
 from sreplat.pipeline.step import Pipeline
 from sreplat.targets import Seams
 from sreplat.targets.base import Target
-from sreplat.targets.local import doctor as local_doctor
-from sreplat.targets.local import status as local_status
+from sreplat.targets.local import doctor, status
 from sreplat.targets.local.bootstrap import Bootstrap, is_git_repo
 from sreplat.targets.local.context import LocalContext
 from sreplat.targets.local.deploy import Deploy
@@ -46,7 +44,6 @@ from sreplat.targets.local.probes import worker_release
 from sreplat.targets.local.settings import LocalSettings
 from sreplat.tools import git
 from sreplat.tools.local import ports
-from sreplat.tools.local.supervisor import Supervisor
 
 __all__ = ["LocalTarget", "worker_release"]
 
@@ -59,28 +56,12 @@ class LocalTarget(Target):
         self.local = LocalContext(env)
         self.configured: LocalSettings = self.local.configured
 
-    # What runs now can change (bootstrap adopts the configured settings): read through.
-    @property
-    def live(self) -> LocalSettings:
-        return self.local.live
-
-    @live.setter
-    def live(self, settings: LocalSettings) -> None:
-        self.local.live = settings
-
-    @property
-    def supervisor(self) -> Supervisor:
-        return self.local.supervisor
-
-    def _differences(self) -> list[str]:
-        return self.local.differences()
-
     # --- validation ------------------------------------------------------------------------------
 
     def check_bootstrap(self) -> None:
-        local_doctor.require_tools()
-        if self.supervisor.running():
-            differences = self._differences()
+        doctor.require_tools()
+        if self.local.supervisor.running():
+            differences = self.local.differences()
             if differences:
                 raise UsageError(
                     f"{self.env.name} is running with other settings ({'; '.join(differences)}); "
@@ -95,7 +76,7 @@ class LocalTarget(Target):
             who = ports.holder(port).describe()
             raise OperationFailed(
                 f"port {port} ({names[port]}) is already in use by {who}; nothing started",
-                hint=local_doctor.port_hint(names[port]),
+                hint=doctor.port_hint(names[port]),
             )
         if self.configured.repo is not None and not is_git_repo(self.env.repo):
             raise UsageError(f"repo = {self.env.repo} is not a git repository")
@@ -115,7 +96,7 @@ class LocalTarget(Target):
         return sha
 
     def check_deploy(self, sha: str) -> None:
-        if not self.supervisor.running():
+        if not self.local.supervisor.running():
             raise OperationFailed(
                 f"{self.env.name} is not running; nothing deployed", hint="run `sreplat bootstrap` first"
             )
@@ -140,7 +121,7 @@ class LocalTarget(Target):
     # --- checks ----------------------------------------------------------------------------------
 
     def status_checks(self) -> Sequence[Check]:
-        return local_status.status_checks(self.local)
+        return status.status_checks(self.local)
 
     def doctor_checks(self) -> Sequence[Check]:
-        return local_doctor.doctor_checks(self.local)
+        return doctor.doctor_checks(self.local)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from sreplat.errors import OperationFailed, UsageError
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
-from sreplat.targets.local import probes as local_probes
-from sreplat.targets.local import settings as local_settings
+from sreplat.targets.local import probes, settings
 from sreplat.targets.local.context import LocalContext
 from sreplat.targets.local.layout import write_if_changed
 from sreplat.targets.local.programs import redis_conf
@@ -27,7 +26,7 @@ class Bootstrap:
         s = self.local.configured
         return Pipeline(
             name="bootstrap",
-            fingerprint=local_settings.fingerprint(s),
+            fingerprint=settings.fingerprint(s),
             steps=(
                 Step(
                     "prepare",
@@ -86,30 +85,30 @@ class Bootstrap:
             folder.mkdir(parents=True, exist_ok=True)
         changed = write_if_changed(layout.redis_conf, redis_conf(local.configured, layout.redis_data))
         changed |= local.supervisor.write_config()
-        changed |= local_settings.record(layout, local.configured)
+        changed |= settings.record(layout, local.configured)
         if not changed:
             return StepResult.skipped("config unchanged", state_dir=str(layout.state_dir))
         return StepResult.ok(f"config in {layout.state_dir}", state_dir=str(layout.state_dir))
 
     def release(self, ctx: StepContext) -> StepResult:
-        releases = self.local.releases
-        current = self.local.current_release()
+        release_dirs = self.local.release_dirs
+        current = self.local.current_dir()
         if current is not None:
-            return StepResult.skipped(f"release {current.short} is current", _release=current.id)
+            return StepResult.skipped(f"release {current.short} is current")
         repo, apps_dir = self.local.env.repo, self.local.configured.apps_dir
         head = head_with_apps(repo, apps_dir)
         if head is not None:
             ctx.progress(f"exporting {apps_dir} of {head[:12]}")
-            release = releases.create_from_git(repo, head, apps_dir)
+            release = release_dirs.create_from_git(repo, head, apps_dir)
             if git.is_dirty(repo):
                 ctx.emit("notice.dirty", f"{repo} has uncommitted changes; the release is commit {head[:12]}")
         else:
             ctx.progress("copying the installed apps")
-            release = releases.create_from_installed()
-        releases.switch(release.id)
-        releases.save_state(current=release.id, previous=None, activated_at=round(time.time(), 3))
-        releases.record(release, "activated", "bootstrap")
-        return StepResult.ok(f"release {release.short} ({release.source})", _release=release.id)
+            release = release_dirs.create_from_installed()
+        release_dirs.switch(release.id)
+        release_dirs.save_state(current=release.id, previous=None, activated_at=round(time.time(), 3))
+        release_dirs.record(release, "activated", "bootstrap")
+        return StepResult.ok(f"release {release.short} ({release.source})")
 
     def start_supervisord(self, ctx: StepContext) -> StepResult:
         supervisor = self.local.supervisor
@@ -153,7 +152,7 @@ class Bootstrap:
         local = self.local
         names = local.worker_names()
         running = all([local.supervisor.process(n).running for n in names])
-        if running and len(local_probes.alive_workers(local.redis_url())) >= len(names):
+        if running and len(probes.alive_workers(local.redis_url())) >= len(names):
             return StepResult.skipped(f"{len(names)} already running")
         for name in names:
             local.supervisor.start_process(name)
@@ -168,7 +167,7 @@ class Bootstrap:
         if not isinstance(body, dict):
             raise OperationFailed(f"/healthz did not answer: {answer.describe()}")
         serving = str(body.get("release", ""))
-        current = local.current_release()
+        current = local.current_dir()
         expected = current.version if current else None
         if expected and serving != expected:
             raise OperationFailed(f"the API serves release {serving}, expected {expected}")

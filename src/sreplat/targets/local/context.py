@@ -4,11 +4,10 @@ settings it runs with, and the supervisord that runs it."""
 from __future__ import annotations
 
 from sreplat.config import Environment
-from sreplat.targets.local import programs as local_programs
-from sreplat.targets.local import settings as local_settings
+from sreplat.targets.local import programs, settings
 from sreplat.targets.local.layout import Layout
 from sreplat.targets.local.settings import LocalSettings
-from sreplat.tools.local.releases import Release, ReleaseStore
+from sreplat.tools.local.release_dirs import ReleaseDir, ReleaseDirs
 from sreplat.tools.local.supervisor import Supervisor
 
 
@@ -19,10 +18,10 @@ class LocalContext:
         self.env = env
         self.configured: LocalSettings = env.settings
         self.layout = Layout(env.state_dir)
-        self.releases = ReleaseStore(self.layout.releases_dir)
+        self.release_dirs = ReleaseDirs(self.layout.releases_dir)
         # What runs now: the settings recorded at bootstrap, which win over a changed config for
         # status, deploy and destroy (they must talk to the ports actually in use).
-        self.live: LocalSettings = local_settings.recorded(self.layout, self.configured) or self.configured
+        self.live: LocalSettings = settings.recorded(self.layout, self.configured) or self.configured
         self.supervisor = self._supervisor_for(self.live)
 
     def adopt_configured(self) -> None:
@@ -32,28 +31,28 @@ class LocalContext:
 
     def _supervisor_for(self, settings: LocalSettings) -> Supervisor:
         return Supervisor(
-            local_programs.supervisor_config(
+            programs.supervisor_config(
                 self.layout,
                 settings,
                 identifier=f"sreplat-{self.env.name}",
-                python_path=self.releases.python_path,
+                python_path=self.release_dirs.python_path,
             )
         )
 
     def differences(self) -> list[str]:
         """Shaping settings that differ between what runs and what is configured."""
-        return local_settings.differences(self.live, self.configured)
+        return settings.differences(self.live, self.configured)
 
     def redis_url(self) -> str:
-        return local_programs.redis_url(self.live)
+        return programs.redis_url(self.live)
 
     def api_url(self) -> str:
-        return local_programs.api_url(self.live)
+        return programs.api_url(self.live)
 
     def worker_names(self) -> list[str]:
-        return local_programs.worker_names(self.live)
+        return programs.worker_names(self.live)
 
-    def current_release(self) -> Release | None:
-        """The release ``current`` points at, None when there is none (or it is gone)."""
-        current = self.releases.current()
-        return self.releases.get(current) if current and self.releases.has(current) else None
+    def current_dir(self) -> ReleaseDir | None:
+        """The release dir ``current`` points at, None when there is none (or it is gone)."""
+        current = self.release_dirs.current()
+        return self.release_dirs.get(current) if current and self.release_dirs.has(current) else None

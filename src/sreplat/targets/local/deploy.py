@@ -14,10 +14,10 @@ from typing import NoReturn
 from sreplat import proc
 from sreplat.errors import Interrupted, OperationFailed, SreplatError
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
-from sreplat.targets.local import probes as local_probes
+from sreplat.targets.local import probes
 from sreplat.targets.local.context import LocalContext
 from sreplat.targets.local.waits import wait_ready, wait_serving, wait_workers
-from sreplat.tools.local.releases import Release
+from sreplat.tools.local.release_dirs import ReleaseDir
 from sreplat.tools.local.supervisor import ProcessInfo
 
 SMOKE_TEST = """\
@@ -67,16 +67,16 @@ class Deploy:
 
     def export(self, ctx: StepContext) -> StepResult:
         sha = self.sha
-        if self.local.releases.has(sha):
+        if self.local.release_dirs.has(sha):
             return StepResult.skipped(f"{sha[:12]} already exported", release=sha)
-        release = self.local.releases.create_from_git(
+        release = self.local.release_dirs.create_from_git(
             self.local.env.repo, sha, self.local.configured.apps_dir
         )
         return StepResult.ok(f"release {release.version}", release=sha)
 
     def smoke_test(self, ctx: StepContext) -> StepResult:
-        sha, releases = self.sha, self.local.releases
-        release = releases.get(sha)
+        sha, release_dirs = self.sha, self.local.release_dirs
+        release = release_dirs.get(sha)
         scratch = self.local.layout.runtime_dir / f"smoke-{sha[:12]}"
         shutil.rmtree(scratch, ignore_errors=True)
         (scratch / "metrics").mkdir(parents=True)
@@ -85,7 +85,7 @@ class Deploy:
                 [sys.executable, "-c", SMOKE_TEST],
                 cwd=scratch,  # not the caller's cwd: nothing there may shadow the release
                 env={
-                    "PYTHONPATH": str(releases.path(sha) / "src"),
+                    "PYTHONPATH": str(release_dirs.path(sha) / "src"),
                     "REDIS_URL": self.local.redis_url(),
                     "SREPLAT_RELEASE": "",
                     "SREPLAT_RUNTIME_DIR": str(scratch),
@@ -110,14 +110,14 @@ class Deploy:
         return StepResult.ok("imports and builds its app")
 
     def activate(self, ctx: StepContext) -> StepResult:
-        sha, store = self.sha, self.local.releases
+        sha, store = self.sha, self.local.release_dirs
         new = store.get(sha)
         current = store.current()
         state = store.state()
         if current == sha:
             previous = state.get("previous")
             activated_at = float(state.get("activated_at") or 0)
-            serving = local_probes.serving(self.local.api_url())
+            serving = probes.serving(self.local.api_url())
             if serving == new.version and self._workers_started_after(activated_at):
                 return StepResult.skipped(f"{new.short} is already live", release=sha, version=new.version)
         else:
@@ -141,10 +141,10 @@ class Deploy:
         )
 
     def _roll_back(
-        self, ctx: StepContext, new: Release, previous: str | None, activated_at: float, exc: SreplatError
+        self, ctx: StepContext, new: ReleaseDir, previous: str | None, activated_at: float, exc: SreplatError
     ) -> NoReturn:
         """Go back to ``previous`` after ``new`` failed to come up; always raises."""
-        store, logs = self.local.releases, self.local.layout.logs_dir
+        store, logs = self.local.release_dirs, self.local.layout.logs_dir
         reason = exc.message
         if not previous or not store.has(str(previous)):
             store.record(new, "deploy-failed", reason)
@@ -170,7 +170,7 @@ class Deploy:
             f"deploy of {new.short} failed: {reason}; rolled back to {old.short}", hint=f"see {logs}"
         ) from exc
 
-    def _roll(self, ctx: StepContext, release: Release, *, stale: Callable[[ProcessInfo], bool]) -> None:
+    def _roll(self, ctx: StepContext, release: ReleaseDir, *, stale: Callable[[ProcessInfo], bool]) -> None:
         """Make the running processes serve ``release`` (already ``current``): reload the API,
         restart (warm, one at a time) the workers ``stale`` says run other code."""
         local, supervisor = self.local, self.local.supervisor
@@ -197,7 +197,7 @@ class Deploy:
             wait_workers(local, ctx, len(names))
             port = local.live.worker_ports[index]
             ctx.wait_until(
-                functools.partial(local_probes.worker_release_mismatch, port, release.version),
+                functools.partial(probes.worker_release_mismatch, port, release.version),
                 timeout_s=local.live.ready_timeout_s,
                 what=f"{name} did not report release {release.version}",
                 hint=f"see {local.layout.log(name)}",
@@ -211,7 +211,7 @@ class Deploy:
         return all(i.running and i.started_at >= when for i in infos)
 
     def prune(self, ctx: StepContext) -> StepResult:
-        removed = self.local.releases.prune(self.local.live.keep_releases)
+        removed = self.local.release_dirs.prune(self.local.live.keep_releases)
         if not removed:
             return StepResult.skipped("nothing to prune")
         return StepResult.ok(f"removed {len(removed)} old release(s)")

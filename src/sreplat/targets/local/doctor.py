@@ -4,6 +4,7 @@ apps, free ports), and the ones bootstrap enforces before it starts anything."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -15,33 +16,42 @@ from sreplat.tools.local import ports, prereqs
 
 REDIS_HINT = "install redis-server (Debian: apt-get install redis-server; `make up` does it as root)"
 APPS_HINT = "install the bundled apps: pip install -e ./apps (`make up` does it)"
+GIT_HINT = "install git (Debian: apt-get install git)"
+
+
+def found(look: Callable[[], str]) -> Callable[[], Finding]:
+    """A check of a prerequisite: healthy with what ``look`` found, else what is missing and how
+    to fix it."""
+
+    def check() -> Finding:
+        try:
+            return healthy(look())
+        except ToolMissing as exc:
+            return unhealthy(exc.message, hint=exc.hint)
+
+    return check
 
 
 def doctor_checks(local: LocalContext) -> list[Check]:
     running = local.supervisor.running()
+    terraform_hint = "install terraform >= 1.9 (developer.hashicorp.com/terraform/install); gcp only"
+    docker_hint = "install Docker (Debian: apt-get install docker.io); only image builds need it"
     checks = [
-        Check("python", prereqs.python_check, timeout_s=5),
-        Check("redis-server", lambda: prereqs.tool_check(["redis-server", "--version"], REDIS_HINT)),
+        Check("python", found(prereqs.python_version), timeout_s=5),
         Check(
-            "git",
-            lambda: prereqs.tool_check(["git", "--version"], "install git (Debian: apt-get install git)"),
+            "redis-server", found(partial(prereqs.tool_version, ["redis-server", "--version"], REDIS_HINT))
         ),
-        Check("supervisor", lambda: prereqs.package_check("supervisor", "pip install supervisor")),
+        Check("git", found(partial(prereqs.tool_version, ["git", "--version"], GIT_HINT))),
+        Check("supervisor", found(partial(prereqs.package_version, "supervisor", "pip install supervisor"))),
         Check("apps", apps_check),
         Check(
             "terraform",
-            lambda: prereqs.tool_check(
-                ["terraform", "version"],
-                "install terraform >= 1.9 (developer.hashicorp.com/terraform/install); gcp only",
-            ),
+            found(partial(prereqs.tool_version, ["terraform", "version"], terraform_hint)),
             required=False,
         ),
         Check(
             "docker",
-            lambda: prereqs.tool_check(
-                ["docker", "--version"],
-                "install Docker (Debian: apt-get install docker.io); only image builds need it",
-            ),
+            found(partial(prereqs.tool_version, ["docker", "--version"], docker_hint)),
             required=False,
         ),
     ]

@@ -38,7 +38,7 @@ def supervisor_config(
         "PYTHONUNBUFFERED": "1",
         "REDIS_URL": redis_url(s),
         "SREPLAT_QUEUE": QUEUE,
-        # Empty: the release id comes from the release dir's package metadata (see releases.py).
+        # Empty: the version comes from the release dir's package metadata (tools/local/release_dirs.py).
         "SREPLAT_RELEASE": "",
         "SREPLAT_RUNTIME_DIR": str(layout.runtime_dir),
     }

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 from sreplat.pipeline.checks import Check, Finding, healthy, unhealthy, unknown
-from sreplat.targets.local import probes as local_probes
+from sreplat.targets.local import probes
 from sreplat.targets.local.context import LocalContext
 from sreplat.targets.local.programs import QUEUE
 from sreplat.tools import http_probe
@@ -71,7 +71,7 @@ def redis(local: LocalContext) -> Finding:
 
 def api(local: LocalContext) -> Finding:
     ready = http_probe.get(f"{local.api_url()}/readyz")
-    serving = local_probes.serving(local.api_url())
+    serving = probes.serving(local.api_url())
     data: dict[str, Any] = {"url": local.api_url(), "readyz": ready.status, "release": serving}
     if ready.status != 200:
         return unhealthy(f"/readyz: {ready.describe()}", **data)
@@ -80,9 +80,9 @@ def api(local: LocalContext) -> Finding:
 
 def workers(local: LocalContext) -> Finding:
     expected = len(local.worker_names())
-    alive = local_probes.alive_workers(local.redis_url())
+    alive = probes.alive_workers(local.redis_url())
     releases = {
-        name: local_probes.worker_release(port)
+        name: probes.worker_release(port)
         for name, port in zip(local.worker_names(), local.live.worker_ports, strict=True)
     }
     data: dict[str, Any] = {
@@ -92,7 +92,7 @@ def workers(local: LocalContext) -> Finding:
         "releases": releases,
     }
     summary = f"{len(alive)}/{expected} registered"
-    current = local.current_release()
+    current = local.current_dir()
     version = current.version if current else None
     stale = sorted(name for name, seen in releases.items() if version and seen != version)
     if stale:
@@ -108,18 +108,18 @@ def queue(local: LocalContext) -> Finding:
 
 
 def release(local: LocalContext) -> Finding:
-    history = [e.to_dict() for e in local.releases.history()[-10:]]
-    current = local.current_release()
+    history = [e.to_dict() for e in local.release_dirs.history()[-10:]]
+    current = local.current_dir()
     if current is None:
         return unhealthy("no current release", history=history)
-    previous = local.releases.state().get("previous")
+    previous = local.release_dirs.state().get("previous")
     data: dict[str, Any] = {
         "current": current.id,
         "version": current.version,
         "previous": previous,
         "history": history,
     }
-    serving = local_probes.serving(local.api_url())
+    serving = probes.serving(local.api_url())
     suffix = f"; previous {str(previous)[:12]}" if previous else ""
     if serving is not None and serving != current.version:
         return unhealthy(f"current is {current.version} but the API serves {serving}", **data)

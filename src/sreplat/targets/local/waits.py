@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sreplat.errors import OperationFailed
 from sreplat.pipeline.step import StepContext
-from sreplat.targets.local import probes as local_probes
+from sreplat.targets.local import probes
 from sreplat.targets.local.context import LocalContext
 from sreplat.tools import http_probe
 
@@ -50,7 +50,7 @@ def wait_workers(local: LocalContext, ctx: StepContext, expected: int) -> None:
         starting = [n for n in local.worker_names() if not local.supervisor.process(n).running]
         if starting:
             return f"{', '.join(starting)} not running yet"
-        alive = len(local_probes.alive_workers(local.redis_url()))
+        alive = len(probes.alive_workers(local.redis_url()))
         return None if alive >= expected else f"{alive}/{expected} registered"
 
     ctx.wait_until(
@@ -66,7 +66,7 @@ def wait_serving(local: LocalContext, ctx: StepContext, version: str) -> None:
     streak = [0]
 
     def probe() -> str | None:
-        serving = local_probes.serving(local.api_url())
+        serving = probes.serving(local.api_url())
         streak[0] = streak[0] + 1 if serving == version else 0
         if streak[0] >= RELOAD_CONFIRMATIONS:
             return None

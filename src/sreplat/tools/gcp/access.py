@@ -1,6 +1,6 @@
 """How the adapters reach Google Cloud: the project, the credentials, per-service endpoint
-overrides (tests point them at local doubles), and the translation of client-library errors
-into sreplat errors.
+overrides (injected where the session is assembled; tests point them at local doubles), and the
+translation of client-library errors into sreplat errors.
 
 Credentials come, in order, from ``GcpAccess.credentials`` when given, from the
 ``GOOGLE_OAUTH_ACCESS_TOKEN`` environment variable (a bare access token, the variable the
@@ -35,7 +35,6 @@ T = TypeVar("T")
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 ACCESS_TOKEN_ENV = "GOOGLE_OAUTH_ACCESS_TOKEN"  # noqa: S105 (a variable name)
-ENDPOINT_ENV = "SREPLAT_GCP_{}_ENDPOINT"
 # Project ids: 6-30 chars, lowercase letters, digits, hyphens; a letter first; no trailing hyphen.
 PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 
@@ -54,10 +53,10 @@ class NoCredentials(AccessDenied):
 class GcpEndpoints:
     """Base URLs that replace the public Google API endpoints (None: the real one).
 
-    Each is scheme + host[:port], e.g. ``http://127.0.0.1:8123``. ``artifact_registry`` also
-    serves the Docker Registry API of the image host; ``monitoring`` is Managed Service for
-    Prometheus' query API; ``ingress`` replaces ``https://<ingress address>``, the load balancer
-    in front of the API (requests keep the API host as SNI and Host header).
+    Each is scheme + host[:port], e.g. ``http://127.0.0.1:8123`` (a test double, or a private
+    endpoint). ``artifact_registry`` also serves the Docker Registry API of the image host;
+    ``monitoring`` is Managed Service for Prometheus' query API. They are chosen where the CLI
+    session is assembled (``targets.gcp.seams``), never read from the environment here.
     """
 
     storage: str | None = None
@@ -67,24 +66,12 @@ class GcpEndpoints:
     artifact_registry: str | None = None
     cloudbuild: str | None = None
     monitoring: str | None = None
-    ingress: str | None = None
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> GcpEndpoints:
-        """Read ``SREPLAT_GCP_<SERVICE>_ENDPOINT`` (``STORAGE``, ``CONTAINER``, ``DNS``,
-        ``COMPUTE``, ``ARTIFACT_REGISTRY``, ``CLOUDBUILD``, ``MONITORING``, ``INGRESS``)."""
-        env = os.environ if environ is None else environ
-        values = {}
-        for f in fields(cls):
-            value = env.get(ENDPOINT_ENV.format(f.name.upper()), "").strip()
-            if value:
-                if not re.fullmatch(r"https?://[^/\s]+/?", value):
-                    raise UsageError(
-                        f"{ENDPOINT_ENV.format(f.name.upper())}={value!r} is not a base URL",
-                        hint="expected scheme://host[:port], e.g. http://127.0.0.1:8123",
-                    )
-                values[f.name] = value.rstrip("/")
-        return cls(**values)
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None and not re.fullmatch(r"https?://[^/\s]+", value):
+                raise ValueError(f"the {f.name} endpoint {value!r} is not a base URL (scheme://host[:port])")
 
     def options(self, service: str) -> dict[str, str] | None:
         """``client_options`` for a google-cloud client of ``service`` (a field name)."""

@@ -8,7 +8,8 @@ build and turns step status changes into events; a failed build names its failin
 URL.
 
 Both clients take google-auth credentials and, for tests and private endpoints, an endpoint
-override (``storage_endpoint``, ``cloudbuild_endpoint``; the Cloud Build client uses REST).
+override (``storage_endpoint``, ``cloudbuild_endpoint``; the Cloud Build client uses REST). The
+wait for a build ends at once, with ``Interrupted``, when the run's ``cancel`` token is set.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import importlib
 import io
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sreplat.cancel import CancelToken
 from sreplat.errors import OperationFailed
 from sreplat.events import Event, EventSink
+from sreplat.tools.api_calls import Deadline
 
 if TYPE_CHECKING:
     from google.cloud.devtools.cloudbuild_v1 import Build, CloudBuildClient
@@ -81,7 +84,7 @@ class CloudBuildBuilder:
         storage_endpoint: str | None = None,
         poll_interval_s: float = 3.0,
         timeout_s: float = 1800.0,
-        sleep: Callable[[float], None] = time.sleep,
+        cancel: CancelToken | None = None,
     ):
         self.project = project
         self.source_bucket = source_bucket
@@ -91,7 +94,7 @@ class CloudBuildBuilder:
         self.storage_endpoint = storage_endpoint
         self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
-        self._sleep = sleep
+        self.cancel = cancel
 
     # --- clients --------------------------------------------------------------------------------
     def _cloudbuild(self) -> CloudBuildClient:
@@ -197,9 +200,10 @@ class CloudBuildBuilder:
     ) -> Build:
         from google.api_core import exceptions
 
-        deadline = time.monotonic() + self.timeout_s
+        deadline = Deadline(self.timeout_s, self.cancel)
         seen: dict[int, str] = {}
         while True:
+            deadline.check(f"waiting for Cloud Build {build_id}")
             try:
                 build = client.get_build(request=get)
             except exceptions.GoogleAPICallError as exc:
@@ -224,12 +228,12 @@ class CloudBuildBuilder:
                     )
             if build.status.name == "SUCCESS" or build.status.name in TERMINAL_FAILURES:
                 return build
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 raise OperationFailed(
                     f"Cloud Build {build_id} for {app} did not finish within {self.timeout_s:.0f}s",
                     hint=f"see {build.log_url}" if build.log_url else None,
                 )
-            self._sleep(self.poll_interval_s)
+            deadline.sleep(self.poll_interval_s, f"waiting for Cloud Build {build_id}")
 
 
 def _failure(app: str, build: Build) -> OperationFailed:

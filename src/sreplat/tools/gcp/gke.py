@@ -6,7 +6,6 @@ No kubeconfig file is written or changed.
 from __future__ import annotations
 
 import base64
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +47,6 @@ class ClusterAccess:
     endpoint: str
     ca_pem: str
     token: str = field(repr=False)
-    name: str = "sreplat"  # the cluster/context/user name inside the generated kubeconfig
 
     def kube_configuration(self) -> Any:
         """An in-memory ``kubernetes.client.Configuration``.
@@ -72,28 +70,6 @@ class ClusterAccess:
         from kubernetes import client
 
         return client.ApiClient(self.kube_configuration())
-
-    def kubeconfig(self) -> dict[str, Any]:
-        """A kubeconfig document with the CA and token inline."""
-        ca_data = base64.b64encode(self.ca_pem.encode()).decode()
-        return {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": self.name,
-                    "cluster": {"server": self.endpoint, "certificate-authority-data": ca_data},
-                }
-            ],
-            "users": [{"name": self.name, "user": {"token": self.token}}],
-            "contexts": [{"name": self.name, "context": {"cluster": self.name, "user": self.name}}],
-            "current-context": self.name,
-            "preferences": {},
-        }
-
-    def kubeconfig_yaml(self) -> str:
-        """``kubeconfig()`` as text for the Helm SDK's ``kubeconfig_content`` (JSON is YAML)."""
-        return json.dumps(self.kubeconfig(), indent=2)
 
 
 def validate_cluster_ref(location: str, name: str) -> None:
@@ -156,4 +132,4 @@ def connect(access: GcpAccess, location: str, name: str, *, timeout: float = 30.
             else None,
         )
     token = access_token(access.resolved_credentials(), deadline)
-    return ClusterAccess(endpoint=f"https://{info.endpoint}", ca_pem=info.ca_pem, token=token, name=name)
+    return ClusterAccess(endpoint=f"https://{info.endpoint}", ca_pem=info.ca_pem, token=token)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sreplat.cancel import CancelToken
 from sreplat.events import Event, EventSink, discard
 from sreplat.tools.api_calls import CallTimeout, Deadline
 from sreplat.tools.gcp.access import GcpAccess, gcp_call
@@ -39,17 +40,6 @@ class LbCleanup:
     seen: tuple[LbResource, ...]  # everything that was still there at the first look
 
 
-def find_lb_leftovers(
-    access: GcpAccess,
-    *,
-    network: str,
-    addresses: Sequence[str] = (),
-    timeout: float = 30.0,
-) -> tuple[LbResource, ...]:
-    """Forwarding rules and NEGs of this environment that still exist."""
-    return _find(access, network, tuple(addresses), Deadline(timeout))
-
-
 def wait_for_lb_cleanup(
     access: GcpAccess,
     *,
@@ -59,14 +49,15 @@ def wait_for_lb_cleanup(
     poll_interval: float = 10.0,
     first_poll_interval: float | None = None,
     on_event: EventSink = discard,
+    cancel: CancelToken | None = None,
 ) -> LbCleanup:
     """Poll until no forwarding rule or NEG of this environment is left.
 
     ``first_poll_interval``: start polling that often and double up to ``poll_interval`` (a
     small load balancer often goes within seconds; a big one takes minutes). Raises CallTimeout
-    naming what is still there when ``timeout`` runs out.
+    naming what is still there when ``timeout`` runs out, Interrupted as soon as ``cancel`` is.
     """
-    deadline = Deadline(timeout)
+    deadline = Deadline(timeout, cancel)
     started = time.monotonic()
     polls = 0
     first: tuple[LbResource, ...] | None = None
@@ -108,7 +99,7 @@ def wait_for_lb_cleanup(
             last_names = names
         if deadline.expired():
             raise _still_there(left, timeout)
-        deadline.sleep(interval)
+        deadline.sleep(interval, "waiting for GKE to delete the load balancer")
         interval = min(interval * 2, poll_interval)
 
 

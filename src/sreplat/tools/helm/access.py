@@ -1,12 +1,15 @@
-"""How the Helm SDK reaches a cluster: a kubeconfig held in memory, and the SDK ``Config`` objects
-(one per namespace) made from it.
+"""How the Helm SDK reaches a cluster: a kubeconfig held in memory, and the connection that makes
+SDK ``Config`` objects (one per namespace) from it.
 
-:class:`KubeAccess` carries the kubeconfig — given as text/mapping, or built from (API server,
-bearer token, CA certificate). It reaches client-go through an anonymous memory-backed file
+:class:`KubeAccess` carries a kubeconfig built from (API server, bearer token, CA certificate).
+:class:`SdkConnection` hands it to client-go through an anonymous memory-backed file
 (``memfd_create``, read via ``/proc/self/fd/N``): nothing lands on disk and ``~/.kube/config`` /
 ``$KUBECONFIG`` are never read or written. Where memfd is unavailable (non-Linux), the SDK's own
-``kubeconfig_content`` is used: a private 0600 temp file that the SDK removes when the
-connection closes.
+``kubeconfig_content`` is used: a private 0600 temp file that the SDK removes when the connection
+closes.
+
+A :class:`HelmConnection` is what the release manager needs; the session injects how one is made
+(``targets.gcp.seams``), so tests can put a double of the SDK's ``Config`` behind it.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 from sreplat.errors import UsageError
+
+StorageDriver = Literal["secret", "configmap", "memory"]
 
 
 @dataclass(frozen=True)
@@ -26,38 +30,21 @@ class KubeAccess:
     """How to reach the cluster, held in memory only (``repr`` never shows credentials)."""
 
     kubeconfig: str = field(repr=False)
-    context: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
-    def from_kubeconfig(
-        cls, kubeconfig: str | Mapping[str, Any], *, context: str | None = None
-    ) -> KubeAccess:
-        """From kubeconfig text (YAML or JSON) or an already-parsed mapping."""
-        text = json.dumps(kubeconfig) if isinstance(kubeconfig, Mapping) else kubeconfig
-        if not text.strip() or "clusters" not in text:
-            raise UsageError("the kubeconfig is empty or has no clusters")
-        return cls(kubeconfig=text, context=context)
-
-    @classmethod
-    def from_token(cls, *, server: str, token: str, ca_pem: str | bytes | None) -> KubeAccess:
-        """From an API server URL, a bearer token and the cluster CA (PEM).
-
-        ``ca_pem`` may be omitted only for a plain-HTTP loopback server (test doubles).
-        """
+    def from_token(cls, *, server: str, token: str, ca_pem: str | bytes) -> KubeAccess:
+        """From an HTTPS API server URL, a bearer token and the cluster CA (PEM)."""
         if not token:
             raise UsageError("an empty bearer token cannot authenticate to the cluster")
-        loopback = server.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
-        cluster: dict[str, Any] = {"server": server}
-        if ca_pem:
-            pem = ca_pem.encode() if isinstance(ca_pem, str) else ca_pem
-            if b"BEGIN CERTIFICATE" not in pem:
-                raise UsageError("the cluster CA is not a PEM certificate")
-            cluster["certificate-authority-data"] = base64.b64encode(pem).decode()
-        elif not loopback:
-            raise UsageError(f"the cluster CA certificate is required for {server}")
-        if not server.startswith("https://") and not loopback:
+        if not server.startswith("https://"):
             raise UsageError(f"the API server must be an https:// URL, not {server!r}")
+        if not ca_pem:
+            raise UsageError(f"the cluster CA certificate is required for {server}")
+        pem = ca_pem.encode() if isinstance(ca_pem, str) else ca_pem
+        if b"BEGIN CERTIFICATE" not in pem:
+            raise UsageError("the cluster CA is not a PEM certificate")
+        cluster = {"server": server, "certificate-authority-data": base64.b64encode(pem).decode()}
         doc = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -70,7 +57,7 @@ class KubeAccess:
 
 
 class HelmConfig(Protocol):
-    """The part of ``helm_python.Config`` the manager uses (tests substitute a double)."""
+    """The part of ``helm_python.Config`` the manager uses."""
 
     def install(
         self, chart: Any, name: str, values: dict[str, Any] | None = None, **kw: Any
@@ -85,33 +72,45 @@ class HelmConfig(Protocol):
     def close(self) -> None: ...
 
 
-ConfigFactory = Callable[[str], HelmConfig]
+class HelmConnection(Protocol):
+    """One cluster connection: a ``HelmConfig`` per namespace, closed together.
+
+    ``storage_driver``: where Helm keeps release history (``secret``, Helm's default, or
+    ``memory`` for throw-away dry runs); ``secrets``: strings never to show in a message.
+    """
+
+    storage_driver: StorageDriver
+    secrets: tuple[str, ...]
+
+    def config(self, namespace: str) -> HelmConfig: ...
+
+    def close(self) -> None: ...
 
 
-def sdk_config_factory(access: KubeAccess, storage_driver: str) -> tuple[ConfigFactory, Callable[[], None]]:
-    """A factory of ``helm_python.Config`` per namespace over one in-memory kubeconfig, and the
-    function that releases that memory file."""
-    import helm_python
+class SdkConnection:
+    """``helm_python.Config`` objects over one in-memory kubeconfig."""
 
-    fd: int | None = None
-    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
-        fd = os.memfd_create("sreplat-kubeconfig", os.MFD_CLOEXEC)
-        os.write(fd, access.kubeconfig.encode())
+    def __init__(self, access: KubeAccess, *, storage_driver: StorageDriver = "secret") -> None:
+        self.access = access
+        self.storage_driver: StorageDriver = storage_driver
+        self.secrets = access.secrets
+        self._fd: int | None = None
+        if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+            self._fd = os.memfd_create("sreplat-kubeconfig", os.MFD_CLOEXEC)
+            os.write(self._fd, access.kubeconfig.encode())
 
-    def make(namespace: str) -> HelmConfig:
-        common: dict[str, Any] = {
-            "namespace": namespace,
-            "storage_driver": storage_driver,
-            "kube_context": access.context,
-        }
-        if fd is not None:
-            config = helm_python.Config(kubeconfig_path=f"/proc/self/fd/{fd}", **common)
+    def config(self, namespace: str) -> HelmConfig:
+        import helm_python
+
+        common: dict[str, Any] = {"namespace": namespace, "storage_driver": self.storage_driver}
+        if self._fd is not None:
+            config = helm_python.Config(kubeconfig_path=f"/proc/self/fd/{self._fd}", **common)
         else:
-            config = helm_python.Config(kubeconfig_content=access.kubeconfig, **common)
+            config = helm_python.Config(kubeconfig_content=self.access.kubeconfig, **common)
         return cast(HelmConfig, config)
 
-    def release() -> None:
-        if fd is not None:
-            os.close(fd)
-
-    return make, release
+    def close(self) -> None:
+        """Release the kubeconfig's memory file (the configs are closed by their session)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -1,15 +1,16 @@
-"""Rolling a release back to an earlier revision, and uninstalling it."""
+"""Rolling a release back to an earlier revision (then awaiting its workloads), and uninstalling
+it (its objects are deleted; nothing waits for the pods to go)."""
 
 from __future__ import annotations
 
 from sreplat.errors import OperationFailed, UsageError
 from sreplat.tools.helm.charts import check_release_name
 from sreplat.tools.helm.results import ReleaseInfo
-from sreplat.tools.helm.session import HelmSession, wait_mode
+from sreplat.tools.helm.session import HelmSession
 
 
 def rollback(
-    session: HelmSession, release: str, revision: int | None, *, ns: str, wait: bool, timeout: int
+    session: HelmSession, release: str, revision: int | None, *, ns: str, timeout: int
 ) -> ReleaseInfo:
     """See ``ReleaseManager.rollback``."""
     check_release_name(release)
@@ -23,8 +24,11 @@ def rollback(
             namespace=ns,
             to_revision=revision,
         )
+        config = session.config(ns)
         with session.translated(f"rollback of {release}"):
-            session.config(ns).rollback(release, version=revision, timeout=timeout, wait=wait_mode(wait))
+            config.rollback(release, version=revision, timeout=timeout)
+            manifest = str(config.status(release).get("manifest", ""))
+        session.await_ready(manifest, ns, timeout)
         revisions = session.history(release, ns)
         if not revisions:
             raise OperationFailed(f"release {release} disappeared during its rollback")
@@ -40,7 +44,7 @@ def rollback(
         return info
 
 
-def uninstall(session: HelmSession, release: str, *, ns: str, wait: bool, timeout: int) -> ReleaseInfo | None:
+def uninstall(session: HelmSession, release: str, *, ns: str, timeout: int) -> ReleaseInfo | None:
     """See ``ReleaseManager.uninstall``."""
     check_release_name(release)
     with session.locked(release, ns):
@@ -53,7 +57,7 @@ def uninstall(session: HelmSession, release: str, *, ns: str, wait: bool, timeou
             "helm.uninstall.started", f"uninstall {release} from {ns}", release=release, namespace=ns
         )
         with session.translated(f"uninstall of {release}"):
-            raw = session.config(ns).uninstall(release, timeout=timeout, wait=wait_mode(wait))
+            raw = session.config(ns).uninstall(release, timeout=timeout)
         info = ReleaseInfo.from_sdk(raw.get("release", {}))
         session.event(
             "helm.uninstall.done",

@@ -5,70 +5,52 @@ The gcp target drives every release (``platform``, ``redis``, ``api``, ``worker`
 :class:`ReleaseManager`::
 
     access = KubeAccess.from_token(server="https://34.1.2.3", token=token, ca_pem=ca_pem)
-    with ReleaseManager(access, namespace="sreplat", on_event=sink) as helm:
+    with ReleaseManager(SdkConnection(access), namespace="sreplat", on_event=sink,
+                        await_ready=rollout_wait) as helm:
         if (stuck := helm.pending("api")) is not None:
             ...  # tell the user: revision stuck.revision is stuck.status; --recover rolls back
-        result = helm.upgrade_install("api", Path("helm/api"), values, wait=True, timeout=600)
+        result = helm.upgrade_install("api", Path("helm/api"), values, timeout=600)
         plan = helm.diff("api", Path("helm/api"), values)  # for `sreplat plan`
 
-Connection (``helm_access``). :class:`KubeAccess` carries a kubeconfig *in memory*, handed to
+Connection (``access``). :class:`KubeAccess` carries a kubeconfig *in memory*, handed to
 client-go through an anonymous memory file: ``~/.kube/config`` / ``$KUBECONFIG`` are never read
 or written. (client-go inside the SDK does keep its API discovery cache under ``~/.kube/cache``,
 or ``$KUBECACHEDIR`` as set when the process started — as helm and kubectl do; that cache holds
 no credentials.)
 
 Semantics.
-- ``upgrade_install`` (``helm_upgrade``) installs when the release does not exist, else upgrades;
-  both with rollback on failure (a failed install is removed, a failed upgrade rolls back to the
-  previous revision), ``wait`` through Helm's status watcher, and ``timeout`` seconds for the
-  whole action. Values are checked against the chart's ``values.schema.json`` before anything is
-  contacted (``helm_charts``): bad values raise ``UsageError`` and change nothing.
+- ``upgrade_install`` (``upgrade``) installs when the release does not exist, else upgrades;
+  the objects are applied with Helm's rollback on failure, then the release's workloads are
+  awaited with ``await_ready`` (never the SDK's own wait, which Ctrl-C could not reach); a
+  release that does not become ready in ``timeout`` seconds is undone (a failed install is
+  removed, a failed upgrade rolls back to the previous revision); Ctrl-C ends the wait at once.
+  Values are checked against the chart's ``values.schema.json`` before anything is contacted
+  (``charts``): bad values raise ``UsageError`` and change nothing.
 - A release whose latest revision is ``pending-install``/``pending-upgrade``/``pending-rollback``
   (a deploy that died half-way, or one still running elsewhere) is never touched implicitly
-  (``helm_pending``): ``upgrade_install`` raises :class:`ReleasePending` (exit code 4, "lock
-  held") naming the revision. With ``recover=True`` it first rolls back to the last deployed
-  revision (or, for a release that was never deployed, uninstalls the stuck install), then
-  proceeds.
-- Errors are ``sreplat.errors`` types (``helm_errors``); progress is reported as ``Event``\\ s
+  (``pending``): ``upgrade_install`` raises :class:`ReleasePending` (exit code 4, "lock held")
+  naming the revision. With ``recover=True`` it first rolls back to the last deployed revision
+  (or, for a release that was never deployed, uninstalls the stuck install), then proceeds.
+- Errors are ``sreplat.errors`` types (``errors``); progress is reported as ``Event``\\ s
   (``helm.*`` kinds) to ``on_event``; nothing is printed.
 - One manager serialises actions per release (concurrent writes to one release corrupt its
-  history); different releases may be driven from different threads (``helm_session``).
+  history); different releases may be driven from different threads (``session``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from sreplat.errors import UsageError
 from sreplat.events import EventSink, discard
 from sreplat.tools.helm import actions as helm_actions
 from sreplat.tools.helm import diff as helm_diff
 from sreplat.tools.helm import pending as helm_pending
 from sreplat.tools.helm import upgrade as helm_upgrade
-from sreplat.tools.helm.access import ConfigFactory, HelmConfig, KubeAccess, sdk_config_factory
-from sreplat.tools.helm.charts import render
-from sreplat.tools.helm.errors import ClusterUnreachable, ReleasePending
-from sreplat.tools.helm.results import PENDING_STATES, ReleaseDiff, ReleaseInfo, UpgradeResult
-from sreplat.tools.helm.session import HelmSession
-from sreplat.tools.helm.upgrade import MAX_HISTORY
-
-__all__ = [
-    "DEFAULT_TIMEOUT_S",
-    "MAX_HISTORY",
-    "PENDING_STATES",
-    "ClusterUnreachable",
-    "ConfigFactory",
-    "HelmConfig",
-    "KubeAccess",
-    "ReleaseDiff",
-    "ReleaseInfo",
-    "ReleaseManager",
-    "ReleasePending",
-    "UpgradeResult",
-    "render",
-]
+from sreplat.tools.helm.access import HelmConnection
+from sreplat.tools.helm.results import ReleaseDiff, ReleaseInfo, UpgradeResult
+from sreplat.tools.helm.session import HelmSession, ReadinessWait
 
 DEFAULT_TIMEOUT_S = 600
 
@@ -76,37 +58,22 @@ DEFAULT_TIMEOUT_S = 600
 class ReleaseManager:
     """Install, upgrade, inspect, diff, roll back and uninstall Helm releases.
 
-    ``access``: a :class:`KubeAccess` (ignored when ``config_factory`` is given).
-    ``namespace``: default namespace of every call (each call may name another).
-    ``storage_driver``: where Helm keeps release history: ``secret`` (Helm's default, in the
-    release's namespace) or ``memory`` (tests, throw-away dry runs).
-    ``config_factory``: namespace → Config-like object; for tests only.
+    ``connection``: the cluster (``access.SdkConnection`` over a ``KubeAccess``; tests may pass a
+    double). ``namespace``: default namespace of every call (each call may name another).
+    ``await_ready``: how installs, upgrades and rollbacks wait for their workloads (the gcp target
+    gives ``tools.kube``'s rollout wait, with the run's cancel token); without it, nothing waits.
     """
 
     def __init__(
         self,
-        access: KubeAccess | None,
+        connection: HelmConnection,
         *,
         namespace: str = "sreplat",
-        storage_driver: Literal["secret", "configmap", "memory"] = "secret",
         on_event: EventSink = discard,
-        config_factory: ConfigFactory | None = None,
-    ) -> None:
+        await_ready: ReadinessWait | None = None,
+    ):
         self.namespace = namespace
-        release_access: Callable[[], None] | None = None
-        if config_factory is not None:
-            factory = config_factory
-        elif access is not None:
-            factory, release_access = sdk_config_factory(access, storage_driver)
-        else:
-            raise UsageError("no cluster access given (a kubeconfig, or API server + token + CA)")
-        self._session = HelmSession(
-            factory,
-            release_access=release_access,
-            storage_driver=storage_driver,
-            on_event=on_event,
-            secrets=access.secrets if access else (),
-        )
+        self._session = HelmSession(connection, on_event=on_event, await_ready=await_ready)
 
     # --- lifecycle ---
     def __enter__(self) -> ReleaseManager:
@@ -144,17 +111,19 @@ class ReleaseManager:
         values: Mapping[str, Any] | None = None,
         *,
         namespace: str | None = None,
-        wait: bool = True,
         timeout: int = DEFAULT_TIMEOUT_S,
         recover: bool = False,
         dry_run: bool = False,
         description: str | None = None,
+        rollback_to: int | None = None,
     ) -> UpgradeResult:
         """Install ``chart_dir`` as ``release``, or upgrade it, rolling back on failure.
 
-        ``wait``: wait (Helm's status watcher) until every object is ready, within ``timeout``
-        seconds; a failed or timed-out rollout is rolled back. ``recover``: clear a stuck
-        ``pending-*`` revision first (otherwise :class:`ReleasePending` is raised).
+        Then its Deployments and StatefulSets are awaited (``await_ready``) within ``timeout``
+        seconds; a failed apply or a failed or timed-out rollout is undone (an install removed,
+        an upgrade rolled back to ``rollback_to``, default the revision before it). Ctrl-C during
+        the wait raises ``Interrupted`` at once and undoes nothing (a re-run finishes the job).
+        ``recover``: clear a stuck ``pending-*`` revision first (otherwise :class:`ReleasePending`).
         ``dry_run``: a client-side dry run — render and validate the install or upgrade Helm
         would do, store and apply nothing (``result.manifest`` holds what would be applied).
         With the memory storage driver it needs no cluster at all (it is then a fresh install).
@@ -167,11 +136,11 @@ class ReleaseManager:
             chart_dir,
             values,
             ns=namespace or self.namespace,
-            wait=wait,
             timeout=timeout,
             recover=recover,
             dry_run=dry_run,
             description=description,
+            rollback_to=rollback_to,
         )
 
     def rollback(
@@ -180,12 +149,12 @@ class ReleaseManager:
         revision: int | None = None,
         *,
         namespace: str | None = None,
-        wait: bool = True,
         timeout: int = DEFAULT_TIMEOUT_S,
     ) -> ReleaseInfo:
-        """Roll back to ``revision`` (default: the previous one); returns the new revision."""
+        """Roll back to ``revision`` (default: the previous one) and await its workloads; returns
+        the new revision."""
         return helm_actions.rollback(
-            self._session, release, revision, ns=namespace or self.namespace, wait=wait, timeout=timeout
+            self._session, release, revision, ns=namespace or self.namespace, timeout=timeout
         )
 
     def uninstall(
@@ -193,14 +162,11 @@ class ReleaseManager:
         release: str,
         *,
         namespace: str | None = None,
-        wait: bool = True,
         timeout: int = DEFAULT_TIMEOUT_S,
     ) -> ReleaseInfo | None:
         """Remove the release and its objects (those marked ``helm.sh/resource-policy: keep``
-        stay); None when there was nothing to remove."""
-        return helm_actions.uninstall(
-            self._session, release, ns=namespace or self.namespace, wait=wait, timeout=timeout
-        )
+        stay; nothing waits for the pods to go); None when there was nothing to remove."""
+        return helm_actions.uninstall(self._session, release, ns=namespace or self.namespace, timeout=timeout)
 
     # --- plan ---
     def diff(

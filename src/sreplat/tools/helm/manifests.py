@@ -68,6 +68,14 @@ def parse_manifest(text: str, *, default_namespace: str = "") -> dict[ObjectRef,
     return objects
 
 
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+
+
+def workloads(manifest: str) -> tuple[tuple[str, str], ...]:
+    """The (kind, name) of every Deployment and StatefulSet in ``manifest``: what a rollout is."""
+    return tuple((ref.kind, ref.name) for ref in parse_manifest(manifest) if ref.kind in WORKLOAD_KINDS)
+
+
 def join_rendered(templates: Mapping[str, str]) -> str:
     """Concatenate ``Chart.render`` output (template path → text) into one manifest, in a stable
     order, leaving out NOTES.txt — the shape Helm stores as a release's manifest."""

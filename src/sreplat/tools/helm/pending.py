@@ -9,7 +9,7 @@ from typing import Any
 
 from sreplat.tools.helm.errors import ReleasePending
 from sreplat.tools.helm.results import ReleaseInfo, last_deployed
-from sreplat.tools.helm.session import HelmSession, wait_mode
+from sreplat.tools.helm.session import HelmSession
 
 
 def announce(session: HelmSession, release: str, stuck: ReleaseInfo, *, namespace: str, **data: Any) -> None:
@@ -32,7 +32,6 @@ def clear_pending(
     history: tuple[ReleaseInfo, ...],
     *,
     recover: bool,
-    wait: bool,
     timeout: int,
 ) -> None:
     """Recover a release whose latest revision is pending, or raise ReleasePending."""
@@ -61,10 +60,10 @@ def clear_pending(
         to_revision=last_good,
     )
     with session.translated(f"recovering {release} (rollback to revision {last_good})"):
-        session.config(ns).rollback(release, version=last_good, timeout=timeout, wait=wait_mode(wait))
+        session.config(ns).rollback(release, version=last_good, timeout=timeout)
 
 
 def uninstall_leftover(session: HelmSession, release: str, ns: str, *, timeout: int) -> None:
     """Remove a release that holds nothing worth keeping (stuck, or never deployed)."""
     with session.translated(f"removing the stuck release {release}"):
-        session.config(ns).uninstall(release, timeout=timeout, wait="watcher", ignore_not_found=True)
+        session.config(ns).uninstall(release, timeout=timeout, ignore_not_found=True)

@@ -1,35 +1,39 @@
 """What every Helm action of one release manager shares: an SDK ``Config`` per namespace over
 one cluster connection, a lock per release (concurrent writes to one release corrupt its
-history), the event sink, and error translation that keeps the credentials out of messages."""
+history), the event sink, the readiness wait, and error translation that keeps the credentials
+out of messages.
+
+Waiting is never the SDK's (its wait cannot see sreplat's cancel token): actions apply without
+it, then ``await_ready`` — given by whoever builds the manager, on the one rollout wait of
+``tools.kube`` — polls the release's workloads; Ctrl-C ends it at once."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sreplat.events import Event, EventSink
-from sreplat.tools.helm.access import ConfigFactory, HelmConfig
+from sreplat.tools.helm.access import HelmConfig, HelmConnection
 from sreplat.tools.helm.errors import translate, translated
+from sreplat.tools.helm.manifests import workloads
 from sreplat.tools.helm.results import ReleaseInfo
+
+# (workloads as (kind, name) pairs, namespace, timeout seconds) → returns once every rollout is
+# complete; raises CallTimeout / RolloutFailed when not, Interrupted on Ctrl-C.
+ReadinessWait = Callable[[Sequence[tuple[str, str]], str, float], None]
 
 
 class HelmSession:
     def __init__(
-        self,
-        factory: ConfigFactory,
-        *,
-        release_access: Callable[[], None] | None,
-        storage_driver: str,
-        on_event: EventSink,
-        secrets: tuple[str, ...],
+        self, connection: HelmConnection, *, on_event: EventSink, await_ready: ReadinessWait | None
     ) -> None:
-        self.storage_driver = storage_driver
-        self.secrets = secrets
-        self._factory = factory
-        self._release_access = release_access
+        self.storage_driver = connection.storage_driver
+        self.secrets = connection.secrets
+        self._connection = connection
         self._emit = on_event
+        self._await_ready = await_ready
         self._configs: dict[str, HelmConfig] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -39,14 +43,12 @@ class HelmSession:
             configs, self._configs = list(self._configs.values()), {}
         for config in configs:
             config.close()
-        if self._release_access is not None:
-            self._release_access()  # once: it closes the kubeconfig's memory file
-            self._release_access = None
+        self._connection.close()
 
     def config(self, namespace: str) -> HelmConfig:
         with self._guard:
             if namespace not in self._configs:
-                self._configs[namespace] = self._factory(namespace)
+                self._configs[namespace] = self._connection.config(namespace)
             return self._configs[namespace]
 
     @contextmanager
@@ -60,7 +62,7 @@ class HelmSession:
         self._emit(Event(kind=kind, message=message, data=data))
 
     def translated(self, what: str) -> AbstractContextManager[None]:
-        """Helm SDK errors inside become sreplat errors (``helm_errors.translate``)."""
+        """Helm SDK errors inside become sreplat errors (``errors.translate``)."""
         return translated(what, self.secrets)
 
     def history(self, release: str, namespace: str) -> tuple[ReleaseInfo, ...]:
@@ -75,7 +77,9 @@ class HelmSession:
             raise translate(exc, f"reading the history of {release}", self.secrets) from exc
         return tuple(sorted((ReleaseInfo.from_sdk(r) for r in raw), key=lambda r: r.revision))
 
-
-def wait_mode(wait: bool) -> str | None:
-    """The SDK's ``wait`` option: Helm's status watcher, or no waiting."""
-    return "watcher" if wait else None
+    def await_ready(self, manifest: str, namespace: str, timeout: float) -> None:
+        """Until the Deployments and StatefulSets ``manifest`` holds are rolled out (nothing to
+        wait for without a readiness wait)."""
+        found = workloads(manifest)
+        if self._await_ready is not None and found:
+            self._await_ready(found, namespace, timeout)

@@ -1,6 +1,16 @@
-"""Install a chart as a release, or upgrade it: rollback on failure (a failed install is removed,
-a failed upgrade rolls back to the previous revision), ``wait`` through Helm's status watcher,
-and a failure message that says what state the release was left in."""
+"""Install a chart as a release, or upgrade it, all or nothing: the objects are applied, then the
+release's workloads are awaited (``HelmSession.await_ready``). An apply that fails and a release
+that does not become ready are undone here: a failed install is removed, a failed upgrade rolls
+back to the previous revision (or to ``rollback_to``, the revision the caller knows was good).
+The failure message says what state the release was left in.
+
+Ctrl-C during the wait (``Interrupted``) undoes nothing — undoing takes seconds, and a run stops
+at once: the revision stays as applied, and running the command again upgrades and waits again
+(rolling back to the caller's good revision if it still does not become ready).
+
+Helm's own all-or-nothing (``rollback_on_failure``, formerly ``--atomic``) is not used: it turns
+the SDK's wait on (as ``--atomic`` did ``--wait``; with helm_python 0.2.2 an upgrade given it and
+no ``wait`` still waited and rolled back by itself), and that wait cannot see the cancel token."""
 
 from __future__ import annotations
 
@@ -8,12 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sreplat.errors import LockHeld, OperationFailed, SreplatError, UsageError
+from sreplat.errors import Interrupted, LockHeld, OperationFailed, SreplatError, UsageError
+from sreplat.tools.api_calls import CallTimeout
 from sreplat.tools.helm.charts import check_release_name, loaded_chart, plain_values
 from sreplat.tools.helm.errors import ClusterUnreachable, translate
 from sreplat.tools.helm.pending import clear_pending, uninstall_leftover
 from sreplat.tools.helm.results import ReleaseInfo, UpgradeResult, last_deployed
-from sreplat.tools.helm.session import HelmSession, wait_mode
+from sreplat.tools.helm.session import HelmSession
 
 # Revisions Helm keeps per release; older ones are pruned on upgrade.
 MAX_HISTORY = 10
@@ -26,11 +37,11 @@ def upgrade_install(
     values: Mapping[str, Any] | None,
     *,
     ns: str,
-    wait: bool,
     timeout: int,
     recover: bool,
     dry_run: bool,
     description: str | None,
+    rollback_to: int | None = None,
 ) -> UpgradeResult:
     """See ``ReleaseManager.upgrade_install``."""
     check_release_name(release)
@@ -41,9 +52,7 @@ def upgrade_install(
         if history and history[-1].pending:
             recovered = history[-1]
             # A dry run never recovers: it would have to change the cluster.
-            clear_pending(
-                session, release, ns, history, recover=recover and not dry_run, wait=wait, timeout=timeout
-            )
+            clear_pending(session, release, ns, history, recover=recover and not dry_run, timeout=timeout)
             history = session.history(release, ns)
         latest = history[-1] if history else None
         install = latest is None or latest.status == "uninstalled" or last_deployed(history) is None
@@ -51,23 +60,36 @@ def upgrade_install(
             # Kept history of a release that never deployed (or was uninstalled with
             # --keep-history) blocks a fresh install; it holds nothing worth keeping.
             uninstall_leftover(session, release, ns, timeout=timeout)
+        previous = None if install else latest
+        good = None if previous is None else (rollback_to or previous.revision)
         raw = _install_or_upgrade(
             session,
             chart,
             release,
             ns,
             plain,
-            install=install,
-            latest=latest,
-            wait=wait,
+            previous=previous,
+            good=good,
             timeout=timeout,
             dry_run=dry_run,
             description=description,
         )
+        if not dry_run:
+            info = ReleaseInfo.from_sdk(raw)
+            try:
+                session.await_ready(str(raw.get("manifest", "")), ns, timeout)
+            except Interrupted as exc:
+                raise Interrupted(
+                    f"interrupted while waiting for {release}: revision {info.revision} is applied but "
+                    "not ready yet; run the command again to finish (or undo) it"
+                ) from exc
+            except SreplatError as exc:
+                why = "not ready in time" if isinstance(exc, CallTimeout) else exc.message
+                raise _undone(session, exc, release, ns, why=why, good=good, timeout=timeout) from exc
     return UpgradeResult(
         release=ReleaseInfo.from_sdk(raw),
         action="installed" if install else "upgraded",
-        previous_revision=None if install or latest is None else latest.revision,
+        previous_revision=None if previous is None else previous.revision,
         recovered_from=recovered,
         dry_run=dry_run,
         notes=str(raw.get("notes", "")),
@@ -95,16 +117,15 @@ def _install_or_upgrade(
     ns: str,
     values: dict[str, Any],
     *,
-    install: bool,
-    latest: ReleaseInfo | None,
-    wait: bool,
+    previous: ReleaseInfo | None,
+    good: int | None,
     timeout: int,
     dry_run: bool,
     description: str | None,
 ) -> dict[str, Any]:
     import helm_python as hp
 
-    verb = "install" if install else "upgrade"
+    verb = "install" if previous is None else "upgrade"
     dry = " (dry run)" if dry_run else ""
     session.event(
         f"helm.{verb}.started",
@@ -113,17 +134,17 @@ def _install_or_upgrade(
         namespace=ns,
         chart=chart.name,
         chart_version=chart.version,
-        from_revision=None if install or latest is None else latest.revision,
+        from_revision=None if previous is None else previous.revision,
         dry_run=dry_run,
     )
     options: dict[str, Any] = {"namespace": ns, "description": description}
     if dry_run:
         options["dry_run"] = "client"
     else:
-        options.update(timeout=timeout, wait=wait_mode(wait), rollback_on_failure=True)
+        options["timeout"] = timeout  # no SDK wait: readiness is awaited afterwards
     config = session.config(ns)
     try:
-        if install:
+        if previous is None:
             raw = config.install(chart, release, values, create_namespace=not dry_run, **options)
         else:
             raw = config.upgrade(
@@ -136,9 +157,11 @@ def _install_or_upgrade(
                 **options,
             )
     except hp.HelmError as exc:
-        if dry_run:
-            raise translate(exc, f"{verb} of {release}{dry}", session.secrets) from exc
-        raise _failure(session, exc, verb, release, ns, previous=None if install else latest) from exc
+        base = translate(exc, f"{verb} of {release}{dry}", session.secrets)
+        if dry_run or isinstance(base, UsageError | LockHeld):
+            raise base from exc  # nothing was changed
+        why = base.message.split(": ", 1)[-1]
+        raise _undone(session, base, release, ns, why=why, good=good, timeout=timeout) from exc
     info = ReleaseInfo.from_sdk(raw)
     session.event(
         f"helm.{verb}.done",
@@ -152,44 +175,64 @@ def _install_or_upgrade(
     return raw
 
 
-def _failure(
-    session: HelmSession, exc: Exception, verb: str, release: str, ns: str, *, previous: ReleaseInfo | None
-) -> SreplatError:
-    """The error for a failed install/upgrade, saying what state the release was left in."""
-    import helm_python as hp
-
-    base = translate(exc, f"{verb} of {release}", session.secrets)
-    if isinstance(base, UsageError | LockHeld):
-        return base
+def _undone(
+    session: HelmSession,
+    error: SreplatError,
+    release: str,
+    ns: str,
+    *,
+    why: str,
+    good: int | None,
+    timeout: int,
+) -> OperationFailed:
+    """Remove the failed install (``good`` None), or roll the failed upgrade back to revision
+    ``good``; the error to raise, saying what state the release was left in."""
+    verb = "install" if good is None else "upgrade"
     try:
-        after = session.history(release, ns)
+        before = session.history(release, ns)
     except SreplatError:
-        after = ()
-    latest = after[-1] if after else None
-    if previous is None:
-        outcome = (
-            "nothing is left installed"
-            if latest is None or latest.status == "uninstalled"
-            else f"it is {latest.status}"
-        )
-    elif latest is not None and latest.status == "deployed" and latest.revision > previous.revision:
-        outcome = f"rolled back: revision {latest.revision} now runs what revision {previous.revision} ran"
-    else:
-        state = f"{latest.status} at revision {latest.revision}" if latest else "gone"
-        outcome = f"the rollback did not complete; the release is {state}"
+        before = ()
+    try:
+        with session.translated(f"undoing the {verb} of {release}"):
+            if good is None:
+                session.config(ns).uninstall(release, timeout=timeout, ignore_not_found=True)
+            else:
+                session.config(ns).rollback(release, version=good, timeout=timeout)
+    except SreplatError as undo_failed:  # said below, from the history: "did not complete"
+        error.detail = "\n".join(filter(None, [error.detail, f"undo: {undo_failed.message}"]))
+    outcome = _outcome(session, release, ns, good, before)
     session.event(
         "helm.failed",
         f"{verb} of {release} failed; {outcome}",
         release=release,
         namespace=ns,
-        revision=latest.revision if latest else None,
-        status=latest.status if latest else None,
         rolled_back=outcome.startswith("rolled back"),
     )
-    timed_out = isinstance(exc, hp.HelmCancelledError) or "deadline exceeded" in str(exc)
-    why = "not ready in time" if timed_out else base.message.split(": ", 1)[-1]
     return OperationFailed(
         f"{verb} of {release} failed ({why}); {outcome}",
         hint="see the rollout with `sreplat status`; -v shows Helm's full message",
-        detail=base.detail,
+        detail=error.detail or error.message,
     )
+
+
+def _outcome(
+    session: HelmSession, release: str, ns: str, good: int | None, before: tuple[ReleaseInfo, ...]
+) -> str:
+    """What state a failed install or upgrade left the release in, in words (``before``: its
+    history before the undo)."""
+    try:
+        after = session.history(release, ns)
+    except SreplatError:
+        after = ()
+    latest = after[-1] if after else None
+    if good is None:
+        return (
+            "nothing is left installed"
+            if latest is None or latest.status == "uninstalled"
+            else f"it is {latest.status}"
+        )
+    newest_before = before[-1].revision if before else 0
+    if latest is not None and latest.status == "deployed" and latest.revision > newest_before:
+        return f"rolled back: revision {latest.revision} now runs what revision {good} ran"
+    state = f"{latest.status} at revision {latest.revision}" if latest else "gone"
+    return f"the rollback did not complete; the release is {state}"

@@ -4,9 +4,8 @@
 registry whether ``<registry prefix>/<app>:<sha>`` exists: if so the build is skipped and the
 registry's digest reused (tags are immutable); if not, a builder (the local Docker engine, or
 Cloud Build) builds and pushes it: the target named after the app in the one multi-target
-``apps/Dockerfile``, whose stages up to ``runtime`` the images share. When every app has a
-digest, the image manifest ``<state dir>/images.json`` is written in one atomic rename, so a deploy
-ships exactly the digests that were built, and a failed run leaves the previous manifest as it was.
+``apps/Dockerfile``, whose stages up to ``runtime`` the images share. It returns ``BuiltImages``:
+every app's image by digest, so a deploy ships exactly the digests that were built.
 
 The build context is ``apps/`` as committed at the SHA: the work tree when the SHA is HEAD and the
 tree is clean (or ``allow_dirty``), else that commit's ``apps/`` exported to a temporary folder.
@@ -14,8 +13,6 @@ tree is clean (or ``allow_dirty``), else that commit's ``apps/`` exported to a t
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import tempfile
 import time
@@ -34,7 +31,6 @@ from sreplat.tools.images.lock import LockInfo
 from sreplat.tools.images.registry import ImageRef, RegistryClient, RegistryCredentials
 
 APPS: tuple[str, ...] = ("api", "worker")
-MANIFEST_FILE = "images.json"
 CONTEXT_SUBDIR = "apps"
 DOCKERFILE = "Dockerfile"  # in CONTEXT_SUBDIR; one build target (stage) per app
 DEFAULT_SOURCE_URL = "https://github.com/sreplat/sreplat"
@@ -71,7 +67,7 @@ class Builder(Protocol):
 
 
 @dataclass(frozen=True)
-class ImageRecord:
+class BuiltImage:
     app: str
     repository: str
     tag: str
@@ -113,13 +109,19 @@ class BuildInputs:
 
 
 @dataclass(frozen=True)
-class ImageManifest:
+class BuiltImages:
+    """The images of one commit, one per app, by digest, and what they were built from."""
+
     sha: str
-    images: Mapping[str, ImageRecord]
+    images: Mapping[str, BuiltImage]
     inputs: BuildInputs | None = None
 
+    def pinned(self, app: str) -> str:
+        """``repository@digest`` of ``app``'s image: what deploys run."""
+        return self.images[app].pinned
+
     def to_json(self) -> dict[str, Any]:
-        """The document of docs/contracts.md (``built`` is run information, not recorded)."""
+        """The images document of docs/contracts.md (``built`` is run information, not kept)."""
         document: dict[str, Any] = {
             "sha": self.sha,
             "images": {
@@ -132,10 +134,10 @@ class ImageManifest:
         return document
 
     @classmethod
-    def from_json(cls, data: Any) -> ImageManifest:
+    def from_json(cls, data: Any) -> BuiltImages:
         try:
             images = {
-                str(app): ImageRecord(
+                str(app): BuiltImage(
                     app=str(app),
                     repository=str(entry["repository"]),
                     tag=str(entry["tag"]),
@@ -147,7 +149,7 @@ class ImageManifest:
             inputs = BuildInputs.from_json(data.get("inputs"))
             return cls(sha=str(data["sha"]), images=images, inputs=inputs)
         except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"not an image manifest: missing or wrong {exc}") from exc
+            raise ValueError(f"not an images document: missing or wrong {exc}") from exc
 
 
 def registry_prefix_for(*, region: str, project: str, repository: str) -> str:
@@ -155,50 +157,11 @@ def registry_prefix_for(*, region: str, project: str, repository: str) -> str:
     return f"{region}-docker.pkg.dev/{project}/{repository}"
 
 
-def manifest_path(state_dir: Path) -> Path:
-    return state_dir / MANIFEST_FILE
-
-
-def load_manifest(state_dir: Path) -> ImageManifest:
-    """The image manifest the last successful build recorded for this environment."""
-    path = manifest_path(state_dir)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(
-            f"no image manifest at {path}: images have not been built for this environment",
-            hint="build them first (sreplat deploy --sha SHA)",
-        ) from None
-    try:
-        return ImageManifest.from_json(json.loads(text))
-    except ValueError as exc:
-        raise OperationFailed(f"the image manifest {path} is unreadable: {exc}") from exc
-
-
-def write_manifest(state_dir: Path, manifest: ImageManifest) -> Path:
-    """Write ``images.json`` atomically: readers see the old file or the new one, never half."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = manifest_path(state_dir)
-    fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST_FILE}.", dir=state_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(manifest.to_json(), handle, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def build_and_push(
     *,
     sha: str,
     registry_prefix: str,
     builder: Builder,
-    state_dir: Path,
     repo: Path,
     apps: Sequence[str] = APPS,
     emit: EventSink = discard,
@@ -208,8 +171,8 @@ def build_and_push(
     source_url: str = DEFAULT_SOURCE_URL,
     parallel: bool = True,
     registry_base_url: str | None = None,
-) -> ImageManifest:
-    """Make sure ``<registry_prefix>/<app>:<sha>`` exists for every app; record their digests.
+) -> BuiltImages:
+    """Make sure ``<registry_prefix>/<app>:<sha>`` exists for every app; return their digests.
 
     ``sha`` is any revision of ``repo``; images are tagged with the full SHA it resolves to.
     The bases come from ``base-images.json`` at that SHA, by digest, through the Dockerfile's
@@ -217,7 +180,7 @@ def build_and_push(
     locally made base: recorded as given, and announced). Raises UsageError before anything is
     built (bad SHA, dirty tree, bad prefix, no pinned bases, a lock that does not match
     ``apps/pyproject.toml``, no Dockerfile stage for an app), OperationFailed when a lookup,
-    build or push fails; in every failure the manifest is left untouched.
+    build or push fails.
     """
     unknown = [app for app in apps if app not in APPS]
     if unknown or not apps:
@@ -293,22 +256,20 @@ def build_and_push(
         _raise_first(failures)
         records.update(built)
 
-    manifest = ImageManifest(sha=full_sha, images={app: records[app] for app in apps}, inputs=inputs)
-    path = write_manifest(state_dir, manifest)
+    result = BuiltImages(sha=full_sha, images={app: records[app] for app in apps}, inputs=inputs)
     emit(
         Event(
-            "images.manifest_written",
-            f"image manifest for {full_sha[:12]} written to {path}",
+            "images.done",
+            f"images of {full_sha[:12]}: every app has a digest",
             data={
-                "path": str(path),
                 "sha": full_sha,
-                "built": sorted(a for a, r in manifest.images.items() if r.built),
-                "skipped": sorted(a for a, r in manifest.images.items() if not r.built),
+                "built": sorted(a for a, r in result.images.items() if r.built),
+                "skipped": sorted(a for a, r in result.images.items() if not r.built),
                 "duration_s": round(time.monotonic() - started, 3),
             },
         )
     )
-    return manifest
+    return result
 
 
 def _pinned_inputs(repo: Path, sha: str, *, from_work_tree: bool) -> tuple[BasePins, LockInfo]:
@@ -393,7 +354,7 @@ def _raise_first(failures: list[tuple[str, BaseException]]) -> None:
     raise OperationFailed(f"{first_app} image: {first}") from first
 
 
-def _lookup(app: str, image: ImageRef, registry: RegistryClient, emit: EventSink) -> ImageRecord | None:
+def _lookup(app: str, image: ImageRef, registry: RegistryClient, emit: EventSink) -> BuiltImage | None:
     existing = registry.manifest_digest(image)
     if existing is None:
         return None
@@ -404,10 +365,10 @@ def _lookup(app: str, image: ImageRef, registry: RegistryClient, emit: EventSink
             data={"app": app, "ref": str(image), "digest": existing, "reason": "exists"},
         )
     )
-    return ImageRecord(app, image.repository, image.tag, existing, built=False)
+    return BuiltImage(app, image.repository, image.tag, existing, built=False)
 
 
-def _build(request: BuildRequest, builder: Builder, emit: EventSink) -> ImageRecord:
+def _build(request: BuildRequest, builder: Builder, emit: EventSink) -> BuiltImage:
     image = request.image
     digest = builder.build_and_push(request, emit)
     emit(
@@ -417,4 +378,4 @@ def _build(request: BuildRequest, builder: Builder, emit: EventSink) -> ImageRec
             data={"app": request.app, "ref": str(image), "digest": digest},
         )
     )
-    return ImageRecord(request.app, image.repository, image.tag, digest, built=True)
+    return BuiltImage(request.app, image.repository, image.tag, digest, built=True)

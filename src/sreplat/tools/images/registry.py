@@ -80,24 +80,17 @@ class ImageRef:
 
 @dataclass(frozen=True)
 class RegistryCredentials:
-    """A username and a way to get the current password (a token may need refreshing)."""
+    """Artifact Registry's: the user ``oauth2accesstoken`` and, as the password, an access token of
+    google-auth credentials (refreshed when it has expired)."""
 
-    username: str
-    _password: str | None = field(default=None, repr=False)
-    _google: Any = field(default=None, repr=False)  # google-auth Credentials, refreshed on demand
-
-    @classmethod
-    def basic(cls, username: str, password: str) -> RegistryCredentials:
-        return cls(username=username, _password=password)
+    _google: Any = field(repr=False)  # google-auth Credentials
+    username: str = ARTIFACT_REGISTRY_USER
 
     @classmethod
     def from_google(cls, credentials: Any) -> RegistryCredentials:
-        """Artifact Registry: ``oauth2accesstoken`` + an access token of these google-auth credentials."""
-        return cls(username=ARTIFACT_REGISTRY_USER, _google=credentials)
+        return cls(credentials)
 
     def password(self) -> str:
-        if self._google is None:
-            return self._password or ""
         if not self._google.valid:
             import google.auth.exceptions
             import google.auth.transport.requests

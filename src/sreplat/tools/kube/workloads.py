@@ -9,23 +9,15 @@ timeout; every request is bounded by what is left of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
+from sreplat.cancel import CancelToken
 from sreplat.errors import OperationFailed
 from sreplat.events import Event, EventSink, discard
-from sreplat.tools.api_calls import (
-    AccessDenied,
-    AlreadyExists,
-    CallTimeout,
-    Deadline,
-    PermissionDenied,
-    ResourceMissing,
-    call_with_deadline,
-)
-
-T = TypeVar("T")
+from sreplat.tools.api_calls import CallTimeout, Deadline, ResourceMissing
+from sreplat.tools.kube.api import kube_call, request_timeout
 
 KINDS = ("Deployment", "StatefulSet")
 # Waiting reasons that never clear by themselves: a rollout stuck on one fails at once.
@@ -74,85 +66,6 @@ class WorkloadStatus:
         if self.problems:
             text += "; " + "; ".join(p.describe() for p in self.problems[:3])
         return text
-
-
-@dataclass(frozen=True)
-class CertificateStatus:
-    """A GKE ManagedCertificate: ``Provisioning`` until DNS points at the load balancer and
-    Google has issued it (often 15-60 minutes), then ``Active``."""
-
-    name: str
-    state: str  # Provisioning | Active | ProvisioningFailed... ; "missing" when there is none
-    domains: tuple[tuple[str, str], ...]  # (domain, its status: Provisioning, Active, FailedNotVisible...)
-
-    @property
-    def active(self) -> bool:
-        return self.state == "Active"
-
-    def describe(self) -> str:
-        detail = ", ".join(f"{d}: {s}" for d, s in self.domains)
-        return f"certificate {self.name}: {self.state}" + (f" ({detail})" if detail else "")
-
-
-# --- calls ------------------------------------------------------------------------------------
-def kube_call(what: str, deadline: Deadline, attempt: Callable[[float], T]) -> T:
-    """Run one Kubernetes API request under ``deadline``; ``attempt`` gets the seconds left."""
-    return call_with_deadline(
-        what, deadline, attempt, is_transient=_is_transient, translate=translate_kube_error
-    )
-
-
-def request_timeout(seconds_left: float) -> float:
-    return max(seconds_left, 0.01)
-
-
-def _is_transient(exc: BaseException) -> bool:
-    import urllib3.exceptions as u3
-    from kubernetes.client.exceptions import ApiException
-
-    if isinstance(exc, ApiException):
-        return exc.status in (429, 500, 502, 503, 504)
-    if isinstance(exc, u3.TimeoutError | u3.SSLError):
-        return False
-    return isinstance(exc, u3.NewConnectionError | u3.ProtocolError | ConnectionError)
-
-
-def translate_kube_error(exc: BaseException, what: str, deadline: Deadline) -> Exception:  # noqa: PLR0911
-    import json
-
-    import urllib3.exceptions as u3
-    from kubernetes.client.exceptions import ApiException
-
-    if isinstance(exc, OperationFailed):
-        return exc
-    if isinstance(exc, u3.TimeoutError | TimeoutError):
-        return CallTimeout(f"{what}: the Kubernetes API did not answer within {deadline.timeout:g}s")
-    if isinstance(exc, u3.SSLError) or (
-        isinstance(exc, ApiException) and exc.status == 0 and str(exc.reason).startswith("SSLError")
-    ):
-        return OperationFailed(
-            f"{what}: TLS verification of the Kubernetes API failed",
-            hint="the cluster CA from the Container API does not match the server's certificate",
-            detail=str(exc),
-        )
-    if isinstance(exc, ApiException):
-        try:
-            message = json.loads(exc.body or "{}").get("message") or exc.reason
-        except ValueError:
-            message = exc.reason
-        if exc.status == 404:
-            return ResourceMissing(f"{what}: not found: {message}")
-        if exc.status in (401, 403):
-            return (PermissionDenied if exc.status == 403 else AccessDenied)(
-                f"{what}: {exc.status} {message}",
-                hint="the Google account needs Kubernetes Engine Developer (roles/container.developer)",
-            )
-        if exc.status == 409:
-            return AlreadyExists(f"{what}: {message}")
-        return OperationFailed(f"{what}: HTTP {exc.status}: {message}")
-    if isinstance(exc, u3.HTTPError | ConnectionError):
-        return OperationFailed(f"{what}: cannot reach the Kubernetes API", detail=str(exc))
-    return OperationFailed(f"{what}: {type(exc).__name__}: {exc}", detail=repr(exc))
 
 
 # --- status -----------------------------------------------------------------------------------
@@ -209,13 +122,15 @@ def wait_for_rollout(
     timeout: float,
     poll_interval: float = 2.0,
     on_event: EventSink = discard,
+    cancel: CancelToken | None = None,
 ) -> tuple[WorkloadStatus, ...]:
-    """Poll ``workloads`` ((kind, name) pairs) until every rollout is complete.
+    """Poll ``workloads`` ((kind, name) pairs) until every rollout is complete — the one rollout
+    wait of sreplat (Helm releases and the gcp target's checks both use it).
 
-    Raises RolloutFailed as soon as one cannot complete, and CallTimeout (naming what is still
-    waiting and why) when ``timeout`` runs out.
+    Raises RolloutFailed as soon as one cannot complete, CallTimeout (naming what is still
+    waiting and why) when ``timeout`` runs out, and Interrupted as soon as ``cancel`` is.
     """
-    deadline = Deadline(timeout)
+    deadline = Deadline(timeout, cancel)
     last: dict[tuple[str, str], str] = {}
     previous: tuple[WorkloadStatus, ...] = ()
     while True:
@@ -244,38 +159,12 @@ def wait_for_rollout(
             return statuses
         if deadline.expired():
             raise CallTimeout(_not_complete(statuses, timeout))
-        deadline.sleep(poll_interval)
+        deadline.sleep(poll_interval, "waiting for the rollouts")
 
 
 def _not_complete(statuses: tuple[WorkloadStatus, ...], timeout: float) -> str:
     pending = "; ".join(s.describe() for s in statuses if not s.complete)
     return f"rollout not complete after {timeout:g}s: {pending}"
-
-
-def managed_certificate(api: Any, namespace: str, name: str, *, timeout: float = 10.0) -> CertificateStatus:
-    """The state of the GKE ManagedCertificate ``name`` (networking.gke.io/v1)."""
-    from kubernetes import client
-
-    custom = client.CustomObjectsApi(api)
-    try:
-        obj: Any = kube_call(
-            f"reading managedcertificate/{name}",
-            Deadline(timeout),
-            lambda t: custom.get_namespaced_custom_object(
-                "networking.gke.io",
-                "v1",
-                namespace,
-                "managedcertificates",
-                name,
-                _request_timeout=request_timeout(t),
-            ),
-        )
-    except ResourceMissing:
-        return CertificateStatus(name, "missing", ())
-    status = obj.get("status") or {}
-    domains = tuple((d.get("domain", ""), d.get("status", "")) for d in status.get("domainStatus") or ())
-    # The controller has not written a status yet right after creation: that is provisioning too.
-    return CertificateStatus(name, status.get("certificateStatus") or "Provisioning", domains)
 
 
 # --- rollout rules (as `kubectl rollout status`) ------------------------------------------------
@@ -400,3 +289,20 @@ def _pod_problem(pod: Any) -> PodProblem | None:  # noqa: PLR0911
 
 def _int(value: Any, default: int = 0) -> int:
     return default if value is None else int(value)
+
+
+def deployment_image(api: Any, namespace: str, name: str, *, timeout: float = 10.0) -> str:
+    """The image the Deployment's first container runs ("" when there is no such Deployment)."""
+    from kubernetes import client
+
+    apps = client.AppsV1Api(api)
+    try:
+        obj: Any = kube_call(
+            f"reading deployment/{name}",
+            Deadline(timeout),
+            lambda t: apps.read_namespaced_deployment(name, namespace, _request_timeout=request_timeout(t)),
+        )
+    except ResourceMissing:
+        return ""
+    containers = obj.spec.template.spec.containers or []
+    return str(containers[0].image) if containers else ""

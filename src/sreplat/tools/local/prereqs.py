@@ -1,7 +1,7 @@
-"""Prerequisite checks for ``doctor``: the Python version, tools on PATH, installed packages.
+"""Prerequisites on this machine: the Python version, tools on PATH, installed packages.
 
-Each returns a ``Finding`` with a fix hint when something is missing; targets combine them into
-their ``doctor_checks`` (the gcp target adds gcloud, terraform, helm... the same way).
+Each returns what it found (a version) or raises ``ToolMissing`` with a fix hint; the local
+target's ``doctor`` turns the answers into its checks.
 """
 
 from __future__ import annotations
@@ -12,40 +12,40 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from sreplat import proc
-from sreplat.errors import SreplatError
-from sreplat.pipeline.checks import Finding, healthy, unhealthy
+from sreplat.errors import SreplatError, ToolMissing
 
 MIN_PYTHON = (3, 11)
 _VERSION = re.compile(r"v?=?(\d+\.\d+(?:\.\d+)?)")
 
 
-def python_check() -> Finding:
+def python_version() -> str:
+    """``python X.Y.Z (path)``; ToolMissing when older than MIN_PYTHON."""
     version = ".".join(str(v) for v in sys.version_info[:3])
     if sys.version_info[:2] < MIN_PYTHON:
-        return unhealthy(f"python {version}", hint=f"use python >= {'.'.join(map(str, MIN_PYTHON))}")
-    return healthy(f"python {version} ({sys.executable})", version=version)
+        raise ToolMissing(f"python {version}", hint=f"use python >= {'.'.join(map(str, MIN_PYTHON))}")
+    return f"python {version} ({sys.executable})"
 
 
-def tool_check(argv: Sequence[str], hint: str, *, minimum: tuple[int, ...] | None = None) -> Finding:
-    """Run ``argv`` (a version command); healthy with the version it prints, else the hint."""
+def tool_version(argv: Sequence[str], hint: str, *, minimum: tuple[int, ...] | None = None) -> str:
+    """Run ``argv`` (a version command): ``<tool> <version>``; ToolMissing (with ``hint``) when it
+    is absent, fails or is older than ``minimum``."""
     try:
         result = proc.run(list(argv), timeout=20, check=False, install_hint=hint)
     except SreplatError as exc:
-        return unhealthy(exc.message, hint=hint)
+        raise ToolMissing(exc.message, hint=hint) from exc
     text = f"{result.stdout}\n{result.stderr}".strip()
     match = _VERSION.search(text)
     version = match.group(1) if match else None
     if result.returncode != 0:
-        return unhealthy(f"{argv[0]} exited with {result.returncode}", hint=hint)
+        raise ToolMissing(f"{argv[0]} exited with {result.returncode}", hint=hint)
     if minimum and version and tuple(int(p) for p in version.split(".")) < minimum:
-        wanted = ".".join(map(str, minimum))
-        return unhealthy(f"{argv[0]} {version} is older than {wanted}", hint=hint, version=version)
-    return healthy(f"{argv[0]} {version or text.splitlines()[0]}", version=version)
+        raise ToolMissing(f"{argv[0]} {version} is older than {'.'.join(map(str, minimum))}", hint=hint)
+    return f"{argv[0]} {version or text.splitlines()[0]}"
 
 
-def package_check(distribution: str, hint: str) -> Finding:
+def package_version(distribution: str, hint: str) -> str:
+    """``<distribution> <version>``; ToolMissing when the package is not installed."""
     try:
-        version = metadata.version(distribution)
+        return f"{distribution} {metadata.version(distribution)}"
     except metadata.PackageNotFoundError:
-        return unhealthy(f"python package {distribution} not installed", hint=hint)
-    return healthy(f"{distribution} {version}", version=version)
+        raise ToolMissing(f"python package {distribution} not installed", hint=hint) from None

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from sreplat.errors import ExitCode, UsageError
-from sreplat.targets.gcp.context import ReleaseRecord
 from sreplat.targets.gcp.promotion import choose_release, copy_release
+from sreplat.targets.gcp.record import DeployRecord
 from sreplat.tools.images.copy import ImageMissing
+from sreplat.tools.images.pipeline import BuiltImage, BuiltImages
 from sreplat.tools.images.registry import RegistryClient
 from tests.support.registry_images import RegistryWriter, layer
 from tests.support.registry_server import RegistryServer
@@ -25,22 +26,26 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServe
         yield server
 
 
-def staging_record(registry: RegistryServer, writer: RegistryWriter, *shas: str) -> ReleaseRecord:
+def staging_record(registry: RegistryServer, writer: RegistryWriter, *shas: str) -> DeployRecord:
     record = None
     for sha in shas:
         images = {}
         for app in ("api", "worker"):
             path = f"acme-staging/sreplat-staging/{app}"
             pushed = writer.image(path, sha, layers=[layer({f"{app}/{sha}": sha.encode()})])
-            images[app] = {"repository": f"{registry.host}/{path}", "tag": sha, "digest": pushed.digest}
-        record = ReleaseRecord(sha, images).after(record)
+            images[app] = BuiltImage(app, f"{registry.host}/{path}", sha, pushed.digest, built=False)
+        record = DeployRecord.now(BuiltImages(sha, images), {}).after(record)
     assert record is not None
     return record
 
 
+def record_of(sha: str) -> DeployRecord:
+    image = BuiltImage("api", "r.example/api", sha, "sha256:" + "a" * 64)
+    return DeployRecord(BuiltImages(sha, {"api": image}))
+
+
 def test_the_release_staging_runs_or_one_from_its_history_and_nothing_else() -> None:
-    images = {"api": {"repository": "r/api", "tag": NEW, "digest": "sha256:" + "a" * 64}}
-    record = ReleaseRecord(NEW, images).after(ReleaseRecord(OLD, images))
+    record = record_of(NEW).after(record_of(OLD))
 
     assert choose_release("staging", record, None).sha == NEW
     assert choose_release("staging", record, OLD).sha == OLD
@@ -64,14 +69,12 @@ def test_the_images_are_copied_by_digest_into_the_target_repository(
     )
 
     for app in ("api", "worker"):
-        staged = record.images[app]
-        assert promoted.images[app] == {
-            "repository": f"{prefix}/{app}",
-            "tag": NEW,
-            "digest": staged["digest"],
-        }
+        staged = record.images.images[app]
+        promoted_image = promoted.images.images[app]
+        assert (promoted_image.repository, promoted_image.tag) == (f"{prefix}/{app}", NEW)
+        assert promoted_image.digest == staged.digest
         served = writer.get_manifest(f"acme-prod/sreplat-prod/{app}", NEW)
-        assert served.headers["Docker-Content-Digest"] == staged["digest"]
+        assert served.headers["Docker-Content-Digest"] == staged.digest
         assert promoted.copies[app].blobs_mounted == 2  # config + layer, mounted: one registry
     again = copy_release(
         record.current, source_env="staging", target_prefix=prefix, client_for=RegistryClient
@@ -83,9 +86,10 @@ def test_the_images_are_copied_by_digest_into_the_target_repository(
 def test_an_image_missing_from_the_source_repository_copies_nothing(registry: RegistryServer) -> None:
     writer = RegistryWriter(registry.url)
     record = staging_record(registry, writer, "4" * 40)
-    gone = dict(record.images)
-    gone["worker"] = {**gone["worker"], "digest": "sha256:" + "f" * 64}  # deleted by a cleanup policy
-    release = ReleaseRecord(record.sha, gone).current
+    gone = dict(record.images.images)
+    worker = gone["worker"]
+    gone["worker"] = BuiltImage("worker", worker.repository, worker.tag, "sha256:" + "f" * 64)  # cleaned up
+    release = DeployRecord(BuiltImages(record.sha, gone)).current
     prefix = f"{registry.host}/acme-prod2/sreplat-prod"
 
     with pytest.raises(ImageMissing, match=r"staging's worker image .* is not in its repository") as caught:

@@ -1,0 +1,98 @@
+"""The environment's images: built (or reused) for a SHA and pushed to its Artifact Registry,
+and looked up there — by bootstrap, deploy, plan and status alike.
+
+The builder is the local Docker engine when one answers (``image_builder = "auto"``), else Cloud
+Build, which builds from a context uploaded to sreplat's own state bucket.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sreplat.pipeline.step import StepContext, StepResult
+from sreplat.tools.images.pipeline import APPS, BuiltImages
+
+if TYPE_CHECKING:
+    from sreplat.targets.gcp.context import GcpContext
+    from sreplat.tools.images.pipeline import Builder
+
+REGISTRY_CALL_S = 15.0
+CLOUD_BUILD_POLL_S = 1.0
+
+
+def registry_digest(
+    ctx: GcpContext, repository: str, tag: str, *, timeout_s: float = REGISTRY_CALL_S
+) -> str | None:
+    """The digest the environment's registry holds for ``repository:tag`` (None: no such tag)."""
+    from sreplat.tools.images.registry import ImageRef, RegistryClient, RegistryCredentials
+
+    ref = ImageRef.of(repository, tag)
+    client = RegistryClient(
+        ref.host,
+        credentials=RegistryCredentials.from_google(ctx.access.resolved_credentials()),
+        timeout_s=timeout_s,
+        base_url=ctx.endpoints.artifact_registry,
+    )
+    return client.manifest_digest(ref)
+
+
+def all_present(ctx: GcpContext, images: BuiltImages) -> bool:
+    """Whether the registry still holds every app's image with its recorded digest."""
+    return all(
+        app in images.images
+        and registry_digest(ctx, images.images[app].repository, images.images[app].tag)
+        == images.images[app].digest
+        for app in APPS
+    )
+
+
+def builder(ctx: GcpContext, step: StepContext) -> Builder:
+    from sreplat.tools.images import docker_builder
+
+    choice = ctx.settings.image_builder
+    if choice == "auto":
+        choice = "docker" if docker_builder.engine_answers() else "cloudbuild"
+    step.progress(f"building with {choice}")
+    if choice == "docker":
+        return docker_builder.DockerEngineBuilder()
+    from sreplat.tools.gcp.cloudbuild import CloudBuildBuilder
+
+    return CloudBuildBuilder(
+        project=ctx.settings.project,
+        source_bucket=ctx.bucket,  # sreplat's own bucket: contexts go under source/
+        location=ctx.settings.region,
+        credentials=ctx.access.resolved_credentials(),
+        cloudbuild_endpoint=ctx.endpoints.cloudbuild,
+        storage_endpoint=ctx.endpoints.storage,
+        poll_interval_s=CLOUD_BUILD_POLL_S,
+        cancel=step.cancel,
+    )
+
+
+def build(
+    ctx: GcpContext, step: StepContext, sha: str, registry_url: str, *, allow_dirty: bool
+) -> StepResult:
+    """The images of ``sha`` in the registry, built and pushed where missing; a step's result
+    whose output is the ``BuiltImages``."""
+    from sreplat.tools.images.pipeline import build_and_push
+    from sreplat.tools.images.registry import RegistryCredentials
+
+    step.progress(f"images of {sha[:12]}")
+    images = build_and_push(
+        sha=sha,
+        registry_prefix=registry_url,
+        builder=builder(ctx, step),
+        repo=ctx.env.repo,
+        emit=step.sink,
+        allow_dirty=allow_dirty,
+        credentials=RegistryCredentials.from_google(ctx.access.resolved_credentials()),
+        registry_base_url=ctx.endpoints.artifact_registry,
+    )
+    built = sorted(app for app, image in images.images.items() if image.built)
+    if built:
+        return StepResult.ok(
+            f"built and pushed {', '.join(built)} at {images.sha[:12]}", output=images, sha=images.sha
+        )
+    return StepResult.skipped(
+        f"images of {images.sha[:12]} already in the registry", output=images, sha=images.sha
+    )

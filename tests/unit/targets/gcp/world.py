@@ -1,0 +1,402 @@
+"""A whole Google Cloud, as far as one gcp environment can tell, for end-to-end tests of the
+gcp target: every API sreplat calls is a double on a loopback port. The CLI reaches them through
+the seams its session injects (``World.seams``: API endpoints, the public DNS resolver, where the
+load balancer answers) plus what a user configures (``GOOGLE_OAUTH_ACCESS_TOKEN``,
+``sreplat.toml``), so the real clients, the real Terraform (on the fixture stacks of
+``tests/fixtures/terraform/gcp_stacks``) and the real Helm SDK (on the repository's charts) run.
+
+What the doubles do between them, as GCP and GKE would:
+
+- Terraform's state lives in the Cloud Storage double (the gcs backend); the fixture stacks
+  create the DNS zone and record (Cloud DNS double) and the cluster (Container double), whose
+  control plane is the Kubernetes double (HTTPS, throwaway CA);
+- Cloud Build builds from the source object in Cloud Storage and pushes into the Artifact
+  Registry double;
+- the Kubernetes double's controllers mark workloads ready, make the Ingress's load balancer
+  appear in the Compute double (and go a few polls after the Ingress is deleted), and set the
+  managed certificate's state;
+- the load balancer double serves HTTPS for the API host with what the api Deployment runs;
+- public DNS is a loopback DNS server answering for the API host; Managed Prometheus answers
+  the queue queries.
+
+``World.cli(*argv)`` runs the CLI in-process (``--output json``) and returns the exit code and
+the JSON lines; ``World.command(*argv)`` is the argv that runs it in a subprocess with the same
+seams (``tests.unit.targets.gcp.entry`` reads them from ``World.wiring_file``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sreplat.cli.main import main
+from sreplat.targets import Seams
+from sreplat.targets.gcp.seams import GcpSeams
+from sreplat.tools.gcp.access import GcpEndpoints
+from sreplat.tools.gcp.cloud_dns import public_resolver
+from tests.doubles.artifact_registry import ArtifactRegistryDouble
+from tests.doubles.base import DoubleServer, Request
+from tests.doubles.cloudbuild import CloudBuildDouble
+from tests.doubles.clouddns import CloudDnsDouble
+from tests.doubles.compute import ComputeDouble
+from tests.doubles.container import ContainerDouble
+from tests.doubles.dns_server import DnsServer
+from tests.doubles.gcs import StorageDouble
+from tests.doubles.ingress import IngressDouble
+from tests.doubles.kube import KubeDouble
+from tests.doubles.kube_controllers import GkeControllers, WorkloadController
+from tests.doubles.monitoring import MonitoringDouble
+from tests.support.git_repo import GitRepo
+from tests.support.pinned_inputs import pinned_inputs
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+STACKS = REPO_ROOT / "tests" / "fixtures" / "terraform" / "gcp_stacks"
+CHARTS = REPO_ROOT / "helm"
+PROJECT = "acme-sre-dev"
+REGION = "asia-south1"
+ENV = "dev"
+DOMAIN = "dev.acme.example"
+API_HOST = f"api.{DOMAIN}"
+BUCKET = f"{PROJECT}-sreplat-tfstate"
+INGRESS_IP = "34.120.0.10"  # what the fixture foundation stack reserves
+TOKEN = "ya29.world-access-token"
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+DOCKERFILE = "FROM scratch AS api\nCOPY . /app\n\nFROM scratch AS worker\nCOPY . /app\n"
+# The gcp bootstrap DAG the tests and benchmarks expect: step → the steps it waits for, in the
+# order bootstrap and plan list the steps.
+NEEDS: dict[str, list[str]] = {
+    "state-bucket": [],
+    "foundation": ["state-bucket"],
+    "cluster": ["foundation"],
+    "images": ["foundation"],
+    "platform": ["cluster"],
+    "redis": ["platform"],
+    "api": ["redis", "images"],
+    "worker": ["redis", "images"],
+    "verify": ["api", "worker"],
+    "record": ["verify"],
+}
+STEPS = list(NEEDS)
+# GcpEndpoints field → the double serving it (World attribute).
+ENDPOINTS = {
+    "storage": "gcs",
+    "container": "container",
+    "dns": "clouddns",
+    "compute": "compute",
+    "artifact_registry": "registry",
+    "cloudbuild": "cloudbuild",
+    "monitoring": "monitoring",
+}
+
+
+def seams_from(wiring: dict[str, Any]) -> Seams:
+    """The seams a wiring document (``World.wiring``) describes."""
+    load_balancers: dict[str, str] = wiring["load_balancers"]
+    dns_host, _, dns_port = str(wiring["public_dns"]).partition(":")
+    return Seams(
+        gcp=GcpSeams(
+            endpoints=GcpEndpoints(**wiring["endpoints"]),
+            resolver=public_resolver([dns_host], port=int(dns_port)),
+            # Traffic for the ingress address reaches the load balancer double; no other address
+            # has one (as on the Internet, where nothing else answers for this host).
+            load_balancer=lambda address: load_balancers.get(address, f"https://{address}"),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    lines: list[dict[str, Any]]
+    err: str
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line.get("event") == kind]
+
+    @property
+    def result(self) -> dict[str, Any]:
+        results = self.events("result")
+        assert results, f"no result line (exit {self.code}): {self.err[-2000:]}"
+        return results[-1]
+
+    def steps(self) -> dict[str, str]:
+        """Step → status, from the step.finish events."""
+        return {e["step"]: e["status"] for e in self.events("step.finish")}
+
+    def window(self, step: str) -> tuple[float, float]:
+        start = next(e["ts"] for e in self.events("step.start") if e.get("step") == step)
+        finish = next(e["ts"] for e in self.events("step.finish") if e.get("step") == step)
+        return float(start), float(finish)
+
+    def checks(self) -> dict[str, dict[str, Any]]:
+        return {c["check"]: c for c in self.events("check")}
+
+    @property
+    def error(self) -> dict[str, Any]:
+        errors = self.events("error")
+        assert errors, f"no error line (exit {self.code})"
+        return errors[-1]
+
+
+@dataclass
+class World:
+    root: Path
+    gcs: StorageDouble
+    container: ContainerDouble
+    clouddns: CloudDnsDouble
+    compute: ComputeDouble
+    registry: ArtifactRegistryDouble
+    cloudbuild: CloudBuildDouble
+    monitoring: MonitoringDouble
+    kube: KubeDouble
+    ingress: IngressDouble
+    public_dns: DnsServer
+    repo: GitRepo
+    workloads: WorkloadController
+    gke: GkeControllers
+    capsys: pytest.CaptureFixture[str] | None
+    settings: dict[str, Any] = field(default_factory=dict)
+    wiring: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def doubles(self) -> list[DoubleServer]:
+        return [
+            self.gcs,
+            self.container,
+            self.clouddns,
+            self.compute,
+            self.registry,
+            self.cloudbuild,
+            self.monitoring,
+            self.kube,
+            self.ingress,
+        ]
+
+    @property
+    def project_dir(self) -> Path:
+        return self.root / "project"
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(os.environ["SREPLAT_STATE_ROOT"]) / ENV
+
+    @property
+    def seams(self) -> Seams:
+        return seams_from(self.wiring)
+
+    @property
+    def wiring_file(self) -> Path:
+        return self.root / "wiring.json"
+
+    def rewire(self, **endpoints: str) -> None:
+        """Point some APIs elsewhere (e.g. at a closed port), in-process runs and subprocesses alike."""
+        self.wiring.setdefault("endpoints", {}).update(endpoints)
+        self.wiring_file.write_text(json.dumps(self.wiring))
+
+    def command(self, *argv: str) -> list[str]:
+        """The argv of a subprocess running the CLI with this world's seams (``--output json``)."""
+        import sys
+
+        entry = (
+            f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); "
+            "from tests.unit.targets.gcp.entry import run; sys.exit(run(sys.argv[1:]))"
+        )
+        return [sys.executable, "-c", entry, str(self.wiring_file), "--output", "json", "--env", ENV, *argv]
+
+    def configure(self, **settings: Any) -> None:
+        """(Re)write sreplat.toml's [environments.dev] with the defaults and ``settings``."""
+        self.settings.update(settings)
+        lines = ["[environments.dev]"]
+        for key, value in self.settings.items():
+            lines.append(f"{key} = {json.dumps(value)}")
+        (self.project_dir / "sreplat.toml").write_text("\n".join(lines) + "\n")
+
+    def cli(self, *argv: str) -> Run:
+        """The CLI in this process (pytest's capsys captures its output)."""
+        assert self.capsys is not None, "in-process runs need pytest's capsys"
+        self.capsys.readouterr()
+        code = main(["--output", "json", "--env", ENV, *argv], seams=self.seams)
+        captured = self.capsys.readouterr()
+        lines = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
+        return Run(code, lines, captured.err)
+
+    # --- what the doubles hold ----------------------------------------------------------------
+    def calls(self, *, writes_only: bool = False) -> list[tuple[str, Request]]:
+        found = []
+        for double in self.doubles:
+            for request in double.calls():
+                if not writes_only or request.method in WRITES:
+                    found.append((double.name, request))
+        return found
+
+    def kube_writes(self) -> list[Request]:
+        """Writes that change the cluster (server-side dry runs, as `helm diff` makes, change nothing)."""
+        return [r for r in self.kube.calls() if r.method in WRITES and "dryRun" not in r.query]
+
+    def reset_calls(self) -> None:
+        for double in self.doubles:
+            double.reset_calls()
+
+    def state(self, stack: str) -> dict[str, Any] | None:
+        stored = self.gcs.objects.get(BUCKET, {}).get(f"sreplat/{ENV}/{stack}/default.tfstate")
+        return None if stored is None else json.loads(stored.data)
+
+    def release_record(self) -> dict[str, Any] | None:
+        stored = self.gcs.objects.get(BUCKET, {}).get(f"sreplat/{ENV}/release.json")
+        return None if stored is None else json.loads(stored.data)
+
+    def deployment_image(self, name: str) -> str:
+        deployment = self.kube.get("Deployment", name, "sreplat")
+        assert deployment is not None, f"no Deployment {name}"
+        return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    def helm_revisions(self, release: str) -> list[tuple[int, str]]:
+        """(revision, status) of the release, from Helm's storage Secrets in the cluster."""
+        out = []
+        for secret in self.kube.list("Secret", "sreplat"):
+            labels = secret["metadata"].get("labels") or {}
+            if labels.get("owner") == "helm" and labels.get("name") == release:
+                out.append((int(labels["version"]), labels["status"]))
+        return sorted(out)
+
+    def commit(self, note: str) -> str:
+        """A new commit changing the apps (so its images differ)."""
+        return self.repo.commit({"apps/api/NOTE": note}, f"change: {note}")
+
+    def head(self) -> str:
+        return self.repo.git("rev-parse", "HEAD")
+
+
+def _tls_for(ca: Any, host: str) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert(host).configure_cert(context)
+    return context
+
+
+@contextmanager
+def open_world(
+    root: Path,
+    *,
+    setenv: Callable[[str, str], None],
+    delenv: Callable[[str], None],
+    capsys: pytest.CaptureFixture[str] | None = None,
+) -> Iterator[World]:
+    """Start every double in ``root``, point the environment at them (``setenv``) and write the
+    project's sreplat.toml; stop them all on the way out."""
+    import trustme
+
+    ca = trustme.CA()
+    ca_file = root / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    gcs = StorageDouble(project=PROJECT, require_token=TOKEN)
+    registry = ArtifactRegistryDouble(require_token=TOKEN)
+    kube = KubeDouble(tls=_tls_for(ca, "127.0.0.1"), require_token=TOKEN)
+    compute = ComputeDouble(require_token=TOKEN)
+    container = ContainerDouble(require_token=TOKEN)
+    clouddns = CloudDnsDouble(require_token=TOKEN)
+    cloudbuild = CloudBuildDouble(storage=gcs, project=PROJECT, registry=registry, require_token=TOKEN)
+    monitoring = MonitoringDouble(require_token=TOKEN)
+    ingress = IngressDouble(kube=kube, host=API_HOST, tls=_tls_for(ca, API_HOST))
+    doubles: list[DoubleServer] = [
+        gcs,
+        container,
+        clouddns,
+        compute,
+        registry,
+        cloudbuild,
+        monitoring,
+        kube,
+        ingress,
+    ]
+    for double in doubles:
+        double.start()
+    public_dns = DnsServer().start()
+    public_dns.add(API_HOST, INGRESS_IP)
+    container.kube_endpoint = kube.host
+    container.kube_ca_pem = ca.cert_pem.bytes().decode()
+    workloads = WorkloadController()
+    gke = GkeControllers(
+        compute=compute,
+        project=PROJECT,
+        zone=f"{REGION}-a",
+        network=f"sreplat-{ENV}",
+        addresses={f"sreplat-{ENV}-ingress": INGRESS_IP},
+        teardown_polls=1,
+    )
+    kube.reactors += [workloads, gke]
+    monitoring.answers.update(sreplat_queue_depth=0, sreplat_jobs_failed_total=0, sreplat_build_info=2)
+
+    setenv("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
+    setenv("SSL_CERT_FILE", str(ca_file))  # the load balancer's certificate
+    delenv("SSL_CERT_DIR")
+
+    repo = GitRepo(root / "repo")
+    repo.commit({"apps/Dockerfile": DOCKERFILE, **pinned_inputs()}, "apps")
+    (root / "project").mkdir()
+    world = World(
+        root=root,
+        gcs=gcs,
+        container=container,
+        clouddns=clouddns,
+        compute=compute,
+        registry=registry,
+        cloudbuild=cloudbuild,
+        monitoring=monitoring,
+        kube=kube,
+        ingress=ingress,
+        public_dns=public_dns,
+        repo=repo,
+        workloads=workloads,
+        gke=gke,
+        capsys=capsys,
+    )
+    by_attribute = {"gcs": gcs, "container": container, "clouddns": clouddns, "compute": compute}
+    by_attribute |= {"registry": registry, "cloudbuild": cloudbuild, "monitoring": monitoring}
+    world.rewire(**{field_name: by_attribute[attribute].url for field_name, attribute in ENDPOINTS.items()})
+    world.wiring |= {
+        "public_dns": f"127.0.0.1:{public_dns.port}",
+        "load_balancers": {INGRESS_IP: ingress.url},
+    }
+    world.wiring_file.write_text(json.dumps(world.wiring))
+    world.configure(
+        target="gcp",
+        project=PROJECT,
+        region=REGION,
+        domain=DOMAIN,
+        protected=False,
+        image_builder="cloudbuild",
+        ready_timeout_s=30,
+        stacks_dir=str(STACKS),
+        charts_dir=str(CHARTS),
+        repo=str(repo.path),
+    )
+    try:
+        yield world
+    finally:
+        public_dns.stop()
+        for double in doubles:
+            double.stop()
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[World]:
+    with open_world(
+        tmp_path,
+        setenv=monkeypatch.setenv,
+        delenv=lambda name: monkeypatch.delenv(name, raising=False),
+        capsys=capsys,
+    ) as world:
+        monkeypatch.chdir(world.project_dir)
+        yield world
+    problems = [f"{d.name}: {p}" for d in world.doubles for p in d.problems]
+    assert not problems, "\n".join(problems)
