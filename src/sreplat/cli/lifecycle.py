@@ -12,7 +12,7 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sreplat.cli.session import Session
 from sreplat.errors import ExitCode, UsageError
@@ -44,9 +44,15 @@ def deploy(
     if allow_dirty or recover:
         target.set_run_options(allow_dirty=allow_dirty, recover=recover)
     full_sha = target.resolve_sha(wanted)
+    from sreplat.targets.base import signature_fact
+
+    # Before anything is built, locked or written: an untrusted commit is bad input (exit 2).
+    verdict = target.verify_commit(full_sha)
     pipeline = target.deploy(full_sha)
     if dry_run:
-        return show_plan(session, "deploy", pipeline, sha=full_sha)
+        return show_plan(session, "deploy", pipeline, sha=full_sha, signature=signature_fact(verdict))
+    if verdict is not None and not verdict.trusted:
+        raise verdict.refusal()
     target.check_deploy(full_sha)
     report = session.run_pipeline(pipeline)
     session.renderer.report(report)
@@ -101,7 +107,7 @@ def plan(session: Session, *, verb: str, sha: str | None, keep_data: bool) -> in
     return bootstrap(session, dry_run=True)
 
 
-def show_plan(session: Session, verb: str, pipeline: Pipeline, **facts: str) -> int:
+def show_plan(session: Session, verb: str, pipeline: Pipeline, **facts: Any) -> int:
     from sreplat.cli.session import CHECKPOINTS_DIR
     from sreplat.pipeline.checkpoints import Checkpoints
     from sreplat.pipeline.runner import plan as make_plan

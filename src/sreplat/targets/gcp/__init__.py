@@ -28,6 +28,7 @@ from sreplat.targets.gcp.doctor import doctor_checks
 from sreplat.targets.gcp.seams import GcpSeams
 from sreplat.targets.gcp.settings import GcpSettings
 from sreplat.targets.gcp.stacks import Stacks
+from sreplat.tools.signatures import TrustFiles
 
 
 class GcpTarget(Target):
@@ -58,8 +59,16 @@ class GcpTarget(Target):
                 f"{self.env.repo} has uncommitted changes: images tagged with HEAD would not be HEAD",
                 hint="commit or stash them, or pass --allow-dirty",
             )
+        # The images bootstrap builds are HEAD's: a deploy of HEAD, as far as trust goes.
+        verdict = self.verify_commit(git.resolve_sha(self.env.repo, "HEAD"))
+        if verdict is not None and not verdict.trusted:
+            raise verdict.refusal()
         # Before the lock, the run log and the state dir: without credentials nothing can start.
         self.ctx.require_access()
+
+    def commit_trust(self) -> TrustFiles | None:
+        settings = self.ctx.settings
+        return settings.trust_files if settings.require_signed_commits else None
 
     def check_deploy(self, sha: str) -> None:
         self.ctx.check_layout()

@@ -377,6 +377,8 @@ def open_world(
         stacks_dir=str(STACKS),
         charts_dir=str(CHARTS),
         repo=str(repo.path),
+        # The world's commits are unsigned; tests of signed deploys turn this back on.
+        require_signed_commits=False,
     )
     try:
         yield world
