@@ -129,3 +129,22 @@ def test_bootstrap_refuses_an_untrusted_head_plan_shows_the_verdict_a_trusted_co
     assert run.code == 0, run.err[-3000:]
     record = world.release_record()
     assert record is not None and record["sha"] == sha and head != sha
+
+
+def test_doctor_checks_the_allowed_signers_file(trusting: World, keys: Keys) -> None:
+    world = trusting
+
+    good = world.cli("doctor").checks()["commit signatures"]
+    assert good["verdict"] == "healthy"
+    assert "1 key(s) may sign (alice@example.com); 1 expired (line 2)" in good["summary"]
+
+    (world.repo.path / SIGNERS).write_text("alice@example.com ssh-ed25519 not-base64!\n")
+    bad = world.cli("doctor")
+    assert bad.checks()["commit signatures"]["verdict"] == "unhealthy"
+    assert "line 1: the key is not valid base64" in bad.checks()["commit signatures"]["summary"]
+    assert bad.code == 1  # doctor: a prerequisite is missing
+
+    world.configure(require_signed_commits=False)
+    (world.repo.path / SIGNERS).unlink()
+    relaxed = world.cli("doctor").checks()["commit signatures"]
+    assert relaxed["verdict"] == "healthy" and "not required" in relaxed["summary"]
