@@ -21,6 +21,9 @@ class ContainerDouble(DoubleServer):
         super().__init__(**kwargs)
         self.clusters: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.kube_endpoint = "34.100.0.10"
+        # A cluster created under one of these names gets its own control plane (several
+        # environments in one test, each with its own Kubernetes double).
+        self.kube_endpoints: dict[str, str] = {}
         self.kube_ca_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
         self.created: list[str] = []
         self.deleted: list[str] = []
@@ -102,7 +105,11 @@ class ContainerDouble(DoubleServer):
                 409, f"Already exists: projects/{project}/locations/{location}/clusters/{name}."
             )
         cluster = self.add_cluster(
-            project, location, name, endpoint=self.kube_endpoint, ca_pem=self.kube_ca_pem
+            project,
+            location,
+            name,
+            endpoint=self.kube_endpoints.get(name, self.kube_endpoint),
+            ca_pem=self.kube_ca_pem,
         )
         cluster["autopilot"] = spec.get("autopilot") or {"enabled": True}
         self.created.append(name)

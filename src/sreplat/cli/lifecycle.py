@@ -59,6 +59,36 @@ def deploy(
     return int(ExitCode.OK)
 
 
+def promote(
+    session: Session, *, source: str, sha: str | None, dry_run: bool, recover: bool, env_flag: str | None
+) -> int:
+    """Deploy to the session's environment (``--to``) exactly what ``source`` runs, by digest."""
+    from sreplat.config import load_environment, parse_sha
+    from sreplat.targets import REGISTRY
+    from sreplat.targets.base import signature_fact
+
+    env = session.environment
+    if env_flag is not None and env_flag != env.name:
+        raise UsageError(f"--env {env_flag} and --to {env.name} disagree: promote acts on --to")
+    wanted = parse_sha(sha) if sha else None
+    source_env = load_environment(source, registry=REGISTRY, config_file=session.options.config)
+    target = session.target
+    if recover:
+        target.set_run_options(recover=True)
+    promotion = target.promotion(source_env, wanted)  # reads the source's record: which release
+    verdict = target.verify_commit(promotion.sha)
+    pipeline = promotion.pipeline()
+    if dry_run:
+        facts = {"sha": promotion.sha, **promotion.facts(), "signature": signature_fact(verdict)}
+        return show_plan(session, "promote", pipeline, **facts)
+    if verdict is not None and not verdict.trusted:
+        raise verdict.refusal()
+    promotion.check()  # before the lock: the target is up, the source healthy
+    report = session.run_pipeline(pipeline)
+    session.renderer.report(report)
+    return int(ExitCode.OK)
+
+
 def destroy(session: Session, *, keep_data: bool, force_protected: bool, dry_run: bool) -> int:
     env = session.environment
     target = session.target

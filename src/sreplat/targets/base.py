@@ -10,6 +10,8 @@ confirmation prompts, rendering — so a target only describes *what* to do:
                            effects: these run before the lock, the state dir or the run log.
 ``commit_trust()``         the trust files commits must be signed against, or None when the
                            environment does not require signed commits (``verify_commit``)
+``promotion(source, sha)`` a ``Promotion``: deploy what ``source`` runs (by digest) here; its
+                           ``check()`` runs before the lock, its ``pipeline()`` does it
 ``bootstrap()``            a ``Pipeline`` (a DAG of idempotent ``Step``\\ s) that creates it all
 ``deploy(sha)``            a ``Pipeline`` that rolls out ``sha`` (already resolved)
 ``destroy(keep_data)``     a ``Pipeline`` that removes it; the session then deletes the state
@@ -34,7 +36,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from sreplat.errors import UsageError
 from sreplat.pipeline.checks import Check, CheckResult, Verdict
@@ -46,6 +48,21 @@ if TYPE_CHECKING:
     from sreplat.targets import Seams
     from sreplat.tools.signatures import TrustFiles
     from sreplat.tools.signatures import Verdict as SignatureVerdict
+
+
+class Promotion(Protocol):
+    """A promotion from one environment to another, decided (which release) but not started."""
+
+    @property
+    def sha(self) -> str: ...
+
+    def check(self) -> None:
+        """Raise unless it may start now (the source healthy, the target up); reads only."""
+
+    def pipeline(self) -> Pipeline: ...
+
+    def facts(self) -> Mapping[str, Any]:
+        """What ``plan promote`` shows beside the steps."""
 
 
 class Target(ABC):
@@ -69,6 +86,10 @@ class Target(ABC):
 
     def check_deploy(self, sha: str) -> None:  # noqa: B027 - optional hook
         """Raise if ``sha`` cannot be deployed now (e.g. the environment is not up)."""
+
+    def promotion(self, source: Environment, sha: str | None) -> Promotion:
+        """Deploy here exactly what ``source`` runs (``sha``: one of its earlier releases)."""
+        raise unsupported(self.name, "promote")
 
     def commit_trust(self) -> TrustFiles | None:
         """Where trusted signers are listed, when this environment deploys signed commits only."""

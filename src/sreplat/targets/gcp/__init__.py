@@ -18,7 +18,7 @@ from sreplat.errors import UsageError
 from sreplat.pipeline.checks import Check
 from sreplat.pipeline.step import Pipeline
 from sreplat.targets import Seams
-from sreplat.targets.base import Target
+from sreplat.targets.base import Promotion, Target
 from sreplat.targets.gcp import status
 from sreplat.targets.gcp.bootstrap import Bootstrap
 from sreplat.targets.gcp.context import CLUSTER, STACKS, GcpContext
@@ -65,6 +65,18 @@ class GcpTarget(Target):
             raise verdict.refusal()
         # Before the lock, the run log and the state dir: without credentials nothing can start.
         self.ctx.require_access()
+
+    def promotion(self, source: Environment, sha: str | None) -> Promotion:
+        from sreplat.targets.gcp.promote import GcpPromotion
+
+        if not isinstance(source.settings, GcpSettings):
+            raise UsageError(
+                f"promote copies images between gcp environments; {source.name!r} is a {source.target} one"
+            )
+        if source.name == self.env.name:
+            raise UsageError(f"--from and --to are both {source.name!r}: promote between two environments")
+        source_ctx = GcpContext(source, self.ctx.seams)
+        return GcpPromotion(self, source_ctx, sha)
 
     def commit_trust(self) -> TrustFiles | None:
         settings = self.ctx.settings

@@ -24,22 +24,28 @@ from sreplat.tools.images.registry import ImageRef, RegistryClient
 
 
 def choose_release(source_env: str, record: DeployRecord | None, sha: str | None) -> PastRelease:
-    """The source's release to promote; UsageError when there is none to speak of."""
+    """The source's release to promote: what it runs, or the one of its history ``sha`` (a full
+    SHA or an abbreviation) names; UsageError when there is none to speak of."""
     if record is None:
         raise UsageError(
             f"environment {source_env!r} has no release record: nothing to promote",
             hint=f"deploy to {source_env} first (sreplat --env {source_env} deploy --sha SHA)",
         )
-    if sha is None or sha == record.sha:
+    if sha is None:
         return record.current
-    past = record.release_of(sha)
-    if past is None:
-        known = ", ".join(r.sha[:12] for r in (record.current, *record.history))
+    releases = (record.current, *record.history)
+    matches = {r.sha: r for r in releases if r.sha.startswith(sha.lower())}
+    if len(matches) > 1:
+        raise UsageError(
+            f"{sha} names several releases of {source_env}: {', '.join(m[:12] for m in matches)}"
+        )
+    if not matches:
+        known = ", ".join(r.sha[:12] for r in releases)
         raise UsageError(
             f"{source_env} does not run {sha[:12]} and never ran it (its releases: {known})",
             hint=f"promote what {source_env} runs (no --sha), or deploy {sha[:12]} to {source_env} first",
         )
-    return past
+    return next(iter(matches.values()))
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,11 @@ DOMAIN = "dev.acme.example"
 API_HOST = f"api.{DOMAIN}"
 BUCKET = f"{PROJECT}-sreplat-tfstate"
 INGRESS_IP = "34.120.0.10"  # what the fixture foundation stack reserves
+# The second environment of promotion tests (same project and region: its repository is another
+# repository of the same registry host, its cluster another Kubernetes double).
+PROD = "prod"
+PROD_DOMAIN = "prod.acme.example"
+PROD_API_HOST = f"api.{PROD_DOMAIN}"
 TOKEN = "ya29.world-access-token"
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 DOCKERFILE = "FROM scratch AS api\nCOPY . /app\n\nFROM scratch AS worker\nCOPY . /app\n"
@@ -165,6 +170,8 @@ class World:
     capsys: pytest.CaptureFixture[str] | None
     settings: dict[str, Any] = field(default_factory=dict)
     wiring: dict[str, Any] = field(default_factory=dict)
+    prod_kube: KubeDouble | None = None  # with open_world(prod=True)
+    prod_settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def doubles(self) -> list[DoubleServer]:
@@ -178,6 +185,7 @@ class World:
             self.monitoring,
             self.kube,
             self.ingress,
+            *([self.prod_kube] if self.prod_kube is not None else []),
         ]
 
     @property
@@ -214,16 +222,30 @@ class World:
     def configure(self, **settings: Any) -> None:
         """(Re)write sreplat.toml's [environments.dev] with the defaults and ``settings``."""
         self.settings.update(settings)
-        lines = ["[environments.dev]"]
-        for key, value in self.settings.items():
-            lines.append(f"{key} = {json.dumps(value)}")
+        self._write_config()
+
+    def configure_prod(self, **settings: Any) -> None:
+        """(Re)write sreplat.toml's [environments.prod]: dev's settings but for the domain,
+        then ``settings``."""
+        self.prod_settings.update(settings)
+        self._write_config()
+
+    def _write_config(self) -> None:
+        tables = {ENV: self.settings}
+        if self.prod_kube is not None:
+            tables[PROD] = {**self.settings, "domain": PROD_DOMAIN, **self.prod_settings}
+        lines = []
+        for name, values in tables.items():
+            lines.append(f"[environments.{name}]")
+            lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
         (self.project_dir / "sreplat.toml").write_text("\n".join(lines) + "\n")
 
-    def cli(self, *argv: str) -> Run:
-        """The CLI in this process (pytest's capsys captures its output)."""
+    def cli(self, *argv: str, env: str | None = ENV) -> Run:
+        """The CLI in this process (pytest's capsys captures its output); ``env`` None: no --env."""
         assert self.capsys is not None, "in-process runs need pytest's capsys"
         self.capsys.readouterr()
-        code = main(["--output", "json", "--env", ENV, *argv], seams=self.seams)
+        chosen = ["--env", env] if env is not None else []
+        code = main(["--output", "json", *chosen, *argv], seams=self.seams)
         captured = self.capsys.readouterr()
         lines = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
         return Run(code, lines, captured.err)
@@ -249,12 +271,14 @@ class World:
         stored = self.gcs.objects.get(BUCKET, {}).get(f"sreplat/{ENV}/{stack}/default.tfstate")
         return None if stored is None else json.loads(stored.data)
 
-    def release_record(self) -> dict[str, Any] | None:
-        stored = self.gcs.objects.get(BUCKET, {}).get(f"sreplat/{ENV}/release.json")
+    def release_record(self, env: str = ENV) -> dict[str, Any] | None:
+        stored = self.gcs.objects.get(BUCKET, {}).get(f"sreplat/{env}/release.json")
         return None if stored is None else json.loads(stored.data)
 
-    def deployment_image(self, name: str) -> str:
-        deployment = self.kube.get("Deployment", name, "sreplat")
+    def deployment_image(self, name: str, env: str = ENV) -> str:
+        kube = self.prod_kube if env == PROD else self.kube
+        assert kube is not None
+        deployment = kube.get("Deployment", name, "sreplat")
         assert deployment is not None, f"no Deployment {name}"
         return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
 
@@ -275,9 +299,9 @@ class World:
         return self.repo.git("rev-parse", "HEAD")
 
 
-def _tls_for(ca: Any, host: str) -> ssl.SSLContext:
+def _tls_for(ca: Any, *hosts: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert(host).configure_cert(context)
+    ca.issue_cert(*hosts).configure_cert(context)
     return context
 
 
@@ -288,23 +312,31 @@ def open_world(
     setenv: Callable[[str, str], None],
     delenv: Callable[[str], None],
     capsys: pytest.CaptureFixture[str] | None = None,
+    registry_upstream: str | None = None,
+    prod: bool = False,
 ) -> Iterator[World]:
     """Start every double in ``root``, point the environment at them (``setenv``) and write the
-    project's sreplat.toml; stop them all on the way out."""
+    project's sreplat.toml; stop them all on the way out.
+
+    ``registry_upstream``: a real registry (URL) holding Artifact Registry's images (copies by
+    digest need one). ``prod``: a second environment, ``prod`` (its own cluster, API host and
+    repository; the rest of the doubles shared, as two environments of one project share them).
+    """
     import trustme
 
     ca = trustme.CA()
     ca_file = root / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     gcs = StorageDouble(project=PROJECT, require_token=TOKEN)
-    registry = ArtifactRegistryDouble(require_token=TOKEN)
+    registry = ArtifactRegistryDouble(require_token=TOKEN, upstream=registry_upstream)
     kube = KubeDouble(tls=_tls_for(ca, "127.0.0.1"), require_token=TOKEN)
+    prod_kube = KubeDouble(tls=_tls_for(ca, "127.0.0.1"), require_token=TOKEN) if prod else None
     compute = ComputeDouble(require_token=TOKEN)
     container = ContainerDouble(require_token=TOKEN)
     clouddns = CloudDnsDouble(require_token=TOKEN)
     cloudbuild = CloudBuildDouble(storage=gcs, project=PROJECT, registry=registry, require_token=TOKEN)
     monitoring = MonitoringDouble(require_token=TOKEN)
-    ingress = IngressDouble(kube=kube, host=API_HOST, tls=_tls_for(ca, API_HOST))
+    ingress = IngressDouble(kube=kube, host=API_HOST, tls=_tls_for(ca, API_HOST, PROD_API_HOST))
     doubles: list[DoubleServer] = [
         gcs,
         container,
@@ -315,6 +347,7 @@ def open_world(
         monitoring,
         kube,
         ingress,
+        *([prod_kube] if prod_kube is not None else []),
     ]
     for double in doubles:
         double.start()
@@ -322,6 +355,21 @@ def open_world(
     public_dns.add(API_HOST, INGRESS_IP)
     container.kube_endpoint = kube.host
     container.kube_ca_pem = ca.cert_pem.bytes().decode()
+    if prod_kube is not None:
+        public_dns.add(PROD_API_HOST, INGRESS_IP)
+        container.kube_endpoints[f"sreplat-{PROD}"] = prod_kube.host
+        ingress.add_host(PROD_API_HOST, prod_kube)
+        prod_kube.reactors += [
+            WorkloadController(),
+            GkeControllers(
+                compute=compute,
+                project=PROJECT,
+                zone=f"{REGION}-a",
+                network=f"sreplat-{PROD}",
+                addresses={f"sreplat-{PROD}-ingress": INGRESS_IP},
+                teardown_polls=1,
+            ),
+        ]
     workloads = WorkloadController()
     gke = GkeControllers(
         compute=compute,
@@ -357,6 +405,7 @@ def open_world(
         workloads=workloads,
         gke=gke,
         capsys=capsys,
+        prod_kube=prod_kube,
     )
     by_attribute = {"gcs": gcs, "container": container, "clouddns": clouddns, "compute": compute}
     by_attribute |= {"registry": registry, "cloudbuild": cloudbuild, "monitoring": monitoring}
