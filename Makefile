@@ -11,7 +11,7 @@ ENV    ?= local
 PYTEST_ARGS ?=
 
 .PHONY: help up down status test check lint typecheck pytest system-deps-up system-deps-test \
-        bench bench-apps bench-cli bench-images bench-gcp clean base-digests
+        bench bench-apps bench-cli bench-images bench-gcp bench-promote clean base-digests
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -75,7 +75,7 @@ pytest: $(VENV)/.dev $(CHECKOV)
 	KUBECACHEDIR=$(CURDIR)/.cache/kube $(PY) -m pytest $(PYTEST_ARGS)
 
 # --- benchmarks (figures and ratios, never timed assertions) ----------------------------------
-bench: bench-apps bench-cli bench-images bench-gcp  ## every benchmark
+bench: bench-apps bench-cli bench-images bench-gcp bench-promote  ## every benchmark
 
 bench-apps: system-deps-test $(VENV)/.dev  ## API and worker throughput against naive baselines
 	$(PY) benchmarks/bench_apps.py
@@ -88,6 +88,9 @@ bench-images: system-deps-test $(VENV)/.dev  ## image builds: concurrent vs seri
 
 bench-gcp: $(VENV)/.dev  ## gcp status/bootstrap against latency-injected doubles
 	$(PY) benchmarks/bench_gcp.py
+
+bench-promote: system-deps-test $(VENV)/.dev  ## promote (copy by digest) vs rebuild-and-deploy of a new SHA
+	$(PY) benchmarks/bench_promote.py
 
 clean:  ## remove the virtualenv and caches (not environment state)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

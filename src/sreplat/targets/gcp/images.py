@@ -54,7 +54,8 @@ def builder(ctx: GcpContext, step: StepContext) -> Builder:
         choice = "docker" if docker_builder.engine_answers() else "cloudbuild"
     step.progress(f"building with {choice}")
     if choice == "docker":
-        return docker_builder.DockerEngineBuilder()
+        made = ctx.seams.docker_builder
+        return made() if made is not None else docker_builder.DockerEngineBuilder()
     from sreplat.tools.gcp.cloudbuild import CloudBuildBuilder
 
     return CloudBuildBuilder(

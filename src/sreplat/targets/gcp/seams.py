@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from sreplat.tools.gcp.access import GcpEndpoints
 from sreplat.tools.gcp.cloud_dns import Resolver
 from sreplat.tools.helm.access import HelmConnection, KubeAccess, SdkConnection
+from sreplat.tools.images.pipeline import Builder
 
 
 def load_balancer_url(address: str) -> str:
@@ -25,9 +26,12 @@ class GcpSeams:
     """``endpoints``: Google API base URLs (None each: the public one). ``resolver``: how public
     DNS is asked (None: the ``dns_resolvers`` setting's servers). ``helm_connection``: how the
     Helm SDK reaches the cluster. ``load_balancer``: ingress address → the base URL that reaches
-    the load balancer on it (requests keep the API host as TLS SNI and Host header)."""
+    the load balancer on it (requests keep the API host as TLS SNI and Host header).
+    ``docker_builder``: makes the Docker engine builder when ``image_builder`` picks Docker (None:
+    the local engine as is; benchmarks give one on a host network with locally made bases)."""
 
     endpoints: GcpEndpoints = field(default_factory=GcpEndpoints)
     resolver: Resolver | None = None
     helm_connection: Callable[[KubeAccess], HelmConnection] = SdkConnection
     load_balancer: Callable[[str], str] = load_balancer_url
+    docker_builder: Callable[[], Builder] | None = None

@@ -31,7 +31,7 @@ import os
 import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from sreplat.targets import Seams
 from sreplat.targets.gcp.seams import GcpSeams
 from sreplat.tools.gcp.access import GcpEndpoints
 from sreplat.tools.gcp.cloud_dns import public_resolver
+from sreplat.tools.images.pipeline import Builder
 from tests.doubles.artifact_registry import ArtifactRegistryDouble
 from tests.doubles.base import DoubleServer, Request
 from tests.doubles.cloudbuild import CloudBuildDouble
@@ -172,6 +173,7 @@ class World:
     wiring: dict[str, Any] = field(default_factory=dict)
     prod_kube: KubeDouble | None = None  # with open_world(prod=True)
     prod_settings: dict[str, Any] = field(default_factory=dict)
+    docker_builder: Callable[[], Builder] | None = None  # in-process runs only (benchmarks)
 
     @property
     def doubles(self) -> list[DoubleServer]:
@@ -198,7 +200,11 @@ class World:
 
     @property
     def seams(self) -> Seams:
-        return seams_from(self.wiring)
+        seams = seams_from(self.wiring)
+        gcp = seams.part("gcp", GcpSeams)
+        if self.docker_builder is None or gcp is None:
+            return seams
+        return Seams(gcp=replace(gcp, docker_builder=self.docker_builder))
 
     @property
     def wiring_file(self) -> Path:
