@@ -11,6 +11,7 @@ apps' Dockerfile moves to the lock); it exercises the build-time check, nothing 
 from __future__ import annotations
 
 import hashlib
+import json
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -33,10 +34,21 @@ def fixture_lock(pyproject: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def pinned_inputs(pyproject: str = MINIMAL_PYPROJECT) -> dict[str, str]:
+def bases_with_redis(ref: str | None = None, digest: str | None = None) -> str:
+    """This repository's ``base-images.json``, its Redis pin replaced by ``ref``@``digest`` (an
+    image the test made: nothing can be pulled from Docker Hub here)."""
+    pins = json.loads(BASES.read_text())
+    if ref is not None and digest is not None:
+        pins["images"]["redis"] = {"ref": ref, "digest": digest}
+    return json.dumps(pins, indent=2) + "\n"
+
+
+def pinned_inputs(
+    pyproject: str = MINIMAL_PYPROJECT, *, redis_ref: str | None = None, redis_digest: str | None = None
+) -> dict[str, str]:
     """Files (path → text) to commit next to ``apps/Dockerfile``."""
     return {
-        "base-images.json": BASES.read_text(),
+        "base-images.json": bases_with_redis(redis_ref, redis_digest),
         "apps/pyproject.toml": pyproject,
         "apps/requirements.lock": fixture_lock(pyproject),
     }

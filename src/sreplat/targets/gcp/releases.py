@@ -24,6 +24,7 @@ from sreplat.errors import Interrupted, OperationFailed, SreplatError
 from sreplat.pipeline.step import StepContext
 from sreplat.targets.gcp.context import HELM_RELEASES, NAMESPACE, GcpContext
 from sreplat.targets.gcp.data import APPS, FoundationOutputs
+from sreplat.tools.images.mirror import MirroredImage
 from sreplat.tools.images.pipeline import BuiltImage, BuiltImages
 
 if TYPE_CHECKING:
@@ -49,14 +50,17 @@ class ReleasePlan:
 
     foundation: FoundationOutputs
     images: BuiltImages
+    redis: MirroredImage | None = None  # Redis mirrored into the environment's registry
 
     @property
     def sha(self) -> str:
         return self.images.sha
 
     def values(self, release: str) -> dict[str, Any]:
+        if release == "redis" and self.redis is not None:
+            return {"image": self.redis.helm_image()}  # by digest, from the environment's registry
         if release not in APPS:
-            return {}  # platform and redis: the charts' defaults are the production settings
+            return {}  # platform: the chart's defaults are the production settings
         return app_values(
             release, foundation=self.foundation, image=self.images.images[release], sha=self.sha
         )

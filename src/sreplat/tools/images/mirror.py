@@ -32,6 +32,13 @@ class MirroredImage:
         """The chart's ``image`` values (a digest wins over the tag: ``repository@digest``)."""
         return {"repository": self.repository, "tag": self.tag, "digest": self.digest}
 
+    def to_json(self) -> dict[str, Any]:
+        return {"repository": self.repository, "tag": self.tag, "digest": self.digest}
+
+    @classmethod
+    def from_json(cls, data: Any) -> MirroredImage:
+        return cls(str(data["repository"]), str(data["tag"]), str(data["digest"]))
+
 
 def mirrored_as(pin: PinnedImage, registry_prefix: str) -> MirroredImage:
     """Where ``pin`` lives once mirrored under ``registry_prefix`` (nothing is asked)."""

@@ -26,6 +26,7 @@ seams (``tests.unit.targets.gcp.entry`` reads them from ``World.wiring_file``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import ssl
@@ -57,6 +58,8 @@ from tests.doubles.kube_controllers import GkeControllers, WorkloadController
 from tests.doubles.monitoring import MonitoringDouble
 from tests.support.git_repo import GitRepo
 from tests.support.pinned_inputs import pinned_inputs
+from tests.support.registry_images import RegistryWriter, layer
+from tests.support.registry_server import RegistryServer
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 STACKS = REPO_ROOT / "tests" / "fixtures" / "terraform" / "gcp_stacks"
@@ -83,8 +86,9 @@ NEEDS: dict[str, list[str]] = {
     "foundation": ["state-bucket"],
     "cluster": ["foundation"],
     "images": ["foundation"],
+    "redis-image": ["foundation"],
     "platform": ["cluster"],
-    "redis": ["platform"],
+    "redis": ["platform", "redis-image"],
     "api": ["redis", "images"],
     "worker": ["redis", "images"],
     "verify": ["api", "worker"],
@@ -324,13 +328,30 @@ def open_world(
     """Start every double in ``root``, point the environment at them (``setenv``) and write the
     project's sreplat.toml; stop them all on the way out.
 
-    ``registry_upstream``: a real registry (URL) holding Artifact Registry's images (copies by
-    digest need one). ``prod``: a second environment, ``prod`` (its own cluster, API host and
-    repository; the rest of the doubles shared, as two environments of one project share them).
+    ``registry_upstream``: the real registry (URL) holding Artifact Registry's images (copies by
+    digest need real blobs); by default one of the world's own, started here. It also stands in
+    for Docker Hub: the world's base-images.json pins a Redis image pushed to it, which bootstrap
+    mirrors into the environment's repository. ``prod``: a second environment, ``prod`` (its own
+    cluster, API host and repository; the rest of the doubles shared, as two environments of one
+    project share them).
     """
     import trustme
 
-    ca = trustme.CA()
+    with contextlib.ExitStack() as owned:
+        if registry_upstream is None:
+            registry_upstream = owned.enter_context(RegistryServer(root / "artifact-registry-storage")).url
+        yield from _world(root, setenv, delenv, capsys, registry_upstream, prod, trustme.CA())
+
+
+def _world(
+    root: Path,
+    setenv: Callable[[str, str], None],
+    delenv: Callable[[str], None],
+    capsys: pytest.CaptureFixture[str] | None,
+    registry_upstream: str,
+    prod: bool,
+    ca: Any,
+) -> Iterator[World]:
     ca_file = root / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     gcs = StorageDouble(project=PROJECT, require_token=TOKEN)
@@ -392,8 +413,18 @@ def open_world(
     setenv("SSL_CERT_FILE", str(ca_file))  # the load balancer's certificate
     delenv("SSL_CERT_DIR")
 
+    upstream_redis = RegistryWriter(registry_upstream).image(
+        "library/redis", "7.4-alpine", layers=[layer({"usr/local/bin/redis-server": b"redis"})]
+    )
+    redis_ref = f"{registry_upstream.removeprefix('http://')}/library/redis:7.4-alpine"
     repo = GitRepo(root / "repo")
-    repo.commit({"apps/Dockerfile": DOCKERFILE, **pinned_inputs()}, "apps")
+    repo.commit(
+        {
+            "apps/Dockerfile": DOCKERFILE,
+            **pinned_inputs(redis_ref=redis_ref, redis_digest=upstream_redis.digest),
+        },
+        "apps",
+    )
     (root / "project").mkdir()
     world = World(
         root=root,
