@@ -21,6 +21,7 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -131,6 +132,34 @@ class ArtifactRegistryDouble(DoubleServer):
                     other.tags.discard(tag)
                 stored.tags.add(tag)
         return stored
+
+    def delete_images(self) -> Callable[[], None]:
+        """Delete every image (as a cleanup policy would); return what puts them back."""
+        with self.lock:
+            saved = {key: dict(by_digest) for key, by_digest in self.images.items()}
+            self.images.clear()
+        if self.upstream is not None:
+            with httpx.Client(base_url=self.upstream, timeout=10) as http:
+                for (project, _location, repository, image), by_digest in saved.items():
+                    for digest in by_digest:
+                        http.delete(f"/v2/{project}/{repository}/{image}/manifests/{digest}")
+
+        def restore() -> None:
+            if self.upstream is not None:
+                with httpx.Client(base_url=self.upstream, timeout=10) as http:
+                    for (project, _location, repository, image), by_digest in saved.items():
+                        for stored in by_digest.values():
+                            media = json.loads(stored.manifest).get("mediaType", MANIFEST_MEDIA_TYPE)
+                            for ref in (stored.digest, *stored.tags):
+                                http.put(
+                                    f"/v2/{project}/{repository}/{image}/manifests/{ref}",
+                                    content=stored.manifest,
+                                    headers={"Content-Type": media},
+                                ).raise_for_status()
+            with self.lock:
+                self.images.update(saved)
+
+        return restore
 
     # --- v1 API -------------------------------------------------------------------------------
     def _repo_key(self, req: Request) -> tuple[str, str, str] | Response:

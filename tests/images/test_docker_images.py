@@ -265,7 +265,10 @@ def test_rerun_for_the_same_sha_skips_the_build_and_keeps_the_digests(
     for app in ("api", "worker"):
         assert not again.images[app].built
         assert again.images[app].digest == engine_build.manifest.images[app].digest
-    assert again.to_json() == engine_build.manifest.to_json()
+    assert again.to_json()["images"] == engine_build.manifest.to_json()["images"]
+    # Nothing was built, so the bases given were not used: the inputs are the commit's pins.
+    assert again.inputs is not None
+    assert "never-used" not in again.inputs.base_images.values()
 
 
 def test_a_code_change_reuses_the_dependency_layer(

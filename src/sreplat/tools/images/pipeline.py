@@ -200,19 +200,6 @@ def build_and_push(
         next(iter(images.values())).host, credentials=credentials, base_url=registry_base_url
     )
     args = {"GIT_SHA": full_sha, "SOURCE_URL": source_url, **pins.build_args(), **(build_args or {})}
-    inputs = BuildInputs(
-        base_images={arg: args[arg] for arg in pins.build_args()},
-        requirements_lock_sha256=lock_info.sha256,
-    )
-    overridden = sorted(arg for arg, pinned in pins.build_args().items() if args[arg] != pinned)
-    if overridden:
-        emit(
-            Event(
-                "image.base_override",
-                f"base image(s) {', '.join(overridden)} given by the caller, not the pinned digests",
-                data={"overridden": {arg: args[arg] for arg in overridden}},
-            )
-        )
     started = time.monotonic()
 
     if dirty:
@@ -229,7 +216,11 @@ def build_and_push(
     _raise_first(failures)
     records = {app: record for app, record in found.items() if record is not None}
     missing = [app for app in apps if app not in records]
+    # What the images are made of: the commit's pins, or what this run builds with instead.
+    used = args if missing else {**args, **pins.build_args()}
+    inputs = BuildInputs({arg: used[arg] for arg in pins.build_args()}, lock_info.sha256)
     if missing:
+        _announce_overrides(pins.build_args(), args, emit)
         with tempfile.TemporaryDirectory(prefix="sreplat-images-") as scratch:
             if full_sha == head:
                 context = repo / CONTEXT_SUBDIR
@@ -270,6 +261,18 @@ def build_and_push(
         )
     )
     return result
+
+
+def _announce_overrides(pinned: Mapping[str, str], args: Mapping[str, str], emit: EventSink) -> None:
+    overridden = sorted(arg for arg, ref in pinned.items() if args[arg] != ref)
+    if overridden:
+        emit(
+            Event(
+                "image.base_override",
+                f"base image(s) {', '.join(overridden)} given by the caller, not the pinned digests",
+                data={"overridden": {arg: args[arg] for arg in overridden}},
+            )
+        )
 
 
 def _pinned_inputs(repo: Path, sha: str, *, from_work_tree: bool) -> tuple[BasePins, LockInfo]:
