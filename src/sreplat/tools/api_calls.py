@@ -90,17 +90,23 @@ def call_with_deadline(
     translate: Callable[[BaseException, str, Deadline], Exception],
 ) -> T:
     """Run ``attempt(seconds_left)`` until it succeeds, retrying transient failures with
-    backoff while the deadline allows; anything else is translated into a sreplat error."""
+    backoff while the deadline allows; anything else is translated into a sreplat error. When
+    the deadline ends after a transient failure, that failure is what is reported (a refused
+    connection says so, rather than "no answer")."""
     backoff = FIRST_BACKOFF_S
+    last: Exception | None = None
     while True:
         deadline.check(what)
         remaining = deadline.remaining()
         if remaining <= 0:
+            if last is not None:
+                raise translate(last, what, deadline) from last
             raise CallTimeout(f"{what}: no answer within {deadline.timeout:g}s")
         try:
             return attempt(remaining)
         except Exception as exc:
             if is_transient(exc) and deadline.remaining() > backoff:
+                last = exc
                 deadline.sleep(backoff, what)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue

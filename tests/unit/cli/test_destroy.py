@@ -4,11 +4,12 @@ Redis' data with ``--keep-data``; its log goes next to the state dir it removes.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
-from tests.support.redis_server import free_port
+from sreplat.tools.local import ports as local_ports
 from tests.unit.cli.conftest import Cli
 
 STATE_FILES = ("redis/data/appendonlydir/a.aof", "redis/redis.conf", "logs/api.log", "runtime/x")
@@ -28,8 +29,11 @@ def left_behind(state_root: Path) -> Path:
 
 
 def ports() -> list[str]:
-    """Free ports, so the check that nothing listens any more tells about this test only."""
-    return [f"--set={key}={free_port()}" for key in ("api_port", "redis_port", "worker_metrics_port")]
+    """Free ports below Linux's ephemeral range (32768-60999), where no outgoing connection of
+    another test can take one while destroy checks that nothing listens there any more."""
+    keys = ("api_port", "redis_port", "worker_metrics_port")
+    chosen = [p for p in random.sample(range(20000, 30000, 3), 50) if local_ports.is_free(p)][: len(keys)]
+    return [f"--set={key}={port}" for key, port in zip(keys, chosen, strict=True)]
 
 
 def test_destroy_removes_the_whole_state_dir(cli: Cli, left_behind: Path, state_root: Path) -> None:
