@@ -11,7 +11,7 @@ ENV    ?= local
 PYTEST_ARGS ?=
 
 .PHONY: help up down status test check lint typecheck pytest system-deps-up system-deps-test \
-        bench bench-apps bench-cli bench-images bench-gcp bench-promote clean base-digests
+        bench bench-apps bench-cli bench-images bench-gcp bench-promote clean base-digests lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -42,6 +42,13 @@ $(CHECKOV):
 base-digests: $(VENV)/.runtime  ## re-resolve base-images.json (base image and Redis digests) from the registries
 	$(PY) scripts/refresh_base_digests.py base-images.json
 
+# The images install apps/requirements.lock with --require-hashes: refresh it after changing the
+# apps' dependencies (tests/apps/test_pins.py fails until then). Resolved from PyPI for the
+# images' Python (3.11 on Debian 12, Linux), whatever this machine's pip configuration says.
+lock: $(VENV)/.dev  ## re-resolve apps/requirements.lock (exact versions + hashes) from apps/pyproject.toml
+	$(VENV)/bin/uv pip compile apps/pyproject.toml --generate-hashes --python-version 3.11 \
+		--python-platform linux --custom-compile-command "make lock" --quiet -o apps/requirements.lock
+
 system-deps-up:  ## system packages `make up` needs (apt, when root)
 	scripts/system-deps.sh up
 
@@ -62,9 +69,11 @@ down: $(VENV)/.runtime  ## stop the local platform and remove its state
 # --- tests ------------------------------------------------------------------------------------
 test: system-deps-test $(VENV)/.dev lint typecheck pytest  ## install everything and run the suite
 
-lint: $(VENV)/.dev  ## ruff
+lint: $(VENV)/.dev  ## ruff, actionlint (workflows), hadolint (Dockerfile)
 	$(VENV)/bin/ruff check src apps tests benchmarks
 	$(VENV)/bin/ruff format --check src apps tests benchmarks
+	$(VENV)/bin/actionlint -no-color
+	$(VENV)/bin/hadolint --config .hadolint.yaml apps/Dockerfile
 
 typecheck: $(VENV)/.dev  ## mypy --strict on src/ and apps/
 	$(VENV)/bin/mypy

@@ -13,8 +13,8 @@ status     ``sreplat status`` (8 checks, run side by side) against the slowest s
            Goal: warm wall / slowest check <= 1.2.
 bootstrap  ``sreplat bootstrap`` of a fresh environment (a fresh set of doubles per round)
            against the critical path of its DAG, from the steps' own durations in that run:
-           state-bucket → foundation → max(max(cluster → platform, redis-image) → redis, images)
-           → max(api, worker)
+           state-bucket → foundation → max(max(cluster → namespace → platform, redis-image) → redis,
+           images) → max(api, worker)
            → verify → record. Baseline in the same run: the sum of the steps (a serial runner).
            Goal: pipeline wall / critical path <= 1.1.
 """
@@ -40,6 +40,10 @@ sys.path.insert(0, str(ROOT))
 # client-go in the Helm SDK reads it when the library loads: before any import of it.
 os.environ.setdefault("KUBECACHEDIR", str(ROOT / ".cache" / "kube"))
 
+from tests.support import public_pki  # noqa: E402
+
+public_pki.install()  # the stand-in public CA in SSL_CERT_FILE, for Go too (re-executes once)
+
 from tests.unit.targets.gcp.world import ENV, NEEDS, World, open_world  # noqa: E402
 
 
@@ -48,7 +52,7 @@ def world_in(scratch: Path) -> Iterator[tuple[World, dict[str, str]]]:
     env = {**os.environ, "NO_COLOR": "1", "SREPLAT_STATE_ROOT": str(scratch / "state")}
     for key in [k for k in env if k.startswith("SREPLAT_") and k != "SREPLAT_STATE_ROOT"]:
         del env[key]
-    with open_world(scratch, setenv=env.__setitem__, delenv=lambda name: env.pop(name, None)) as world:
+    with open_world(scratch, setenv=env.__setitem__) as world:
         yield world, env
 
 

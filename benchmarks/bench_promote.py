@@ -37,6 +37,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("KUBECACHEDIR", str(ROOT / ".cache" / "kube"))
 
+from tests.support import public_pki  # noqa: E402
+
+public_pki.install()  # the stand-in public CA in SSL_CERT_FILE, for Go too (re-executes once)
+# The Helm SDK (Go) copies the process environment when it loads: load it now, while the initial
+# environment still holds SSL_CERT_FILE (``environ`` below clears and refills os.environ, which
+# rewrites that array in place).
+import helm_python  # noqa: E402, F401
+
 from sreplat.cli.main import main  # noqa: E402
 from sreplat.events import EventSink  # noqa: E402
 from sreplat.tools.images.docker_builder import DockerEngineBuilder  # noqa: E402
@@ -129,7 +137,6 @@ def main_bench() -> None:
             open_world(
                 work,
                 setenv=env.__setitem__,
-                delenv=lambda name: env.pop(name, None),
                 registry_upstream=storage.url,
                 prod=True,
             ) as world,

@@ -26,6 +26,9 @@ declare -A test_needs=(
   [gpgconf]=gpgconf
   # bench-apps: the HTTP load generator (baseline and sreplat-api driven the same way)
   [wrk]=wrk
+  # SLO rules and the Alertmanager configuration, checked and unit-tested by the real tools
+  [promtool]=prometheus
+  [amtool]=prometheus-alertmanager
 )
 
 declare -n needs="${purpose}_needs"

@@ -3,6 +3,9 @@
 - Every test runs with HOME, the state root and the temp dir isolated, and NO_COLOR=1.
 - ``redis_server`` is a real redis-server on a free loopback port (session scoped);
   ``redis_url`` gives each test a flushed database on it.
+- The public Web PKI is stood in for by one throwaway CA in ``SSL_CERT_FILE``, which must be in
+  the environment pytest started with (the Helm SDK is Go): ``pytest_configure`` re-executes
+  pytest once to put it there, before any test module loads (tests/support/public_pki.py).
 """
 
 from __future__ import annotations
@@ -12,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import public_pki
 from tests.support.redis_server import RedisServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    capture = config.pluginmanager.getplugin("capturemanager")
+    public_pki.install(before_exec=lambda: capture and capture.suspend_global_capture(in_=True))
 
 
 @pytest.fixture(autouse=True)

@@ -320,6 +320,8 @@ def _config_error(
     failed_keys = {str(e["loc"][0]) for e in errors if e["loc"]}
     for error in errors:
         key = str(error["loc"][0]) if error["loc"] else ""
+        # A structured key's part: cloud_armor.process_requests_per_minute, networks.0.cidr_block.
+        where = ".".join(str(part) for part in error["loc"])
         base = model.DERIVED_FROM.get(key)
         if base in failed_keys and key not in table and key not in overrides:
             continue  # a default derived from a bad or missing value: report the value, not this
@@ -329,7 +331,7 @@ def _config_error(
             continue
         if error["type"] == "extra_forbidden":
             source = _source(key, table, overrides, config_file)
-            lines.append(f"environment {name!r}: unknown key {key!r} ({source})")
+            lines.append(f"environment {name!r}: unknown key {where!r} ({source})")
             continue
         if error["type"] == "missing":
             lines.append(
@@ -339,7 +341,7 @@ def _config_error(
             continue
         value = error.get("input")
         source = _source(key, table, overrides, config_file)
-        lines.append(f"environment {name!r}: {key} = {value!r} ({source}): expected {_expectation(msg)}")
+        lines.append(f"environment {name!r}: {where} = {value!r} ({source}): expected {_expectation(msg)}")
     more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
     return ConfigError(lines[0] + more, detail="\n".join(lines))
 

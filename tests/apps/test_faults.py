@@ -164,7 +164,8 @@ def test_redis_down_gives_503_with_retry_after_and_recovers_without_restart(
 
     flaky_redis.start()  # same port, same app object: no restart
 
-    assert client.get("/readyz").status_code == 200
+    # The circuit opened on the outage; its probe (every 0.5 s) closes it once Redis answers.
+    wait_for(lambda: client.get("/readyz").status_code == 200, 10, "the probe to close the circuit")
     assert post_process(client, {"task": "echo", "payload": {}}).status_code == 202
     assert b'sreplat_queue_depth{queue="jobs"} 1.0' in client.get("/metrics").data
 

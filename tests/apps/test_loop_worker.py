@@ -5,65 +5,17 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import time
 
 import pytest
 from redis import Redis
 
+from tests.apps.rawhttp import ECHO, chunked_post
+from tests.apps.rawhttp import connect as _connect
+from tests.apps.rawhttp import post as _post
 from tests.support.apps import AppProcess
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e, pytest.mark.slow]
-
-ECHO = b'{"task": "echo", "payload": {"n": 1}}'
-
-
-def _post(body: bytes = ECHO, *, content_type: bytes = b"application/json") -> bytes:
-    return (
-        b"POST /process HTTP/1.1\r\nHost: t\r\nContent-Type: "
-        + content_type
-        + b"\r\nContent-Length: "
-        + str(len(body)).encode()
-        + b"\r\n\r\n"
-        + body
-    )
-
-
-class Reader:
-    """Reads HTTP/1.1 responses (Content-Length framed, as the API sends them) off one socket."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buffer = b""
-
-    def _fill(self) -> None:
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed by the server")
-        self.buffer += chunk
-
-    def response(self) -> tuple[int, dict[str, str], bytes]:
-        while b"\r\n\r\n" not in self.buffer:
-            self._fill()
-        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-        status_line, *header_lines = head.decode("latin-1").split("\r\n")
-        headers = {name.lower(): value.strip() for name, value in (h.split(":", 1) for h in header_lines)}
-        length = int(headers.get("content-length", "0"))
-        while len(self.buffer) < length:
-            self._fill()
-        body, self.buffer = self.buffer[:length], self.buffer[length:]
-        return int(status_line.split()[1]), headers, body
-
-    def closed(self) -> bool:
-        try:
-            return self.buffer == b"" and self.sock.recv(1) == b""
-        except ConnectionResetError:
-            return True
-
-
-def _connect(port: int) -> tuple[socket.socket, Reader]:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    return sock, Reader(sock)
 
 
 def test_one_connection_serves_many_requests(api: tuple[AppProcess, int], redis_client: Redis) -> None:
@@ -116,11 +68,10 @@ def test_an_oversized_body_gets_its_413_whole_then_the_connection_closes(
         assert reader.closed()
 
 
-def test_chunked_body_goes_through_flask_and_is_accepted(api: tuple[AppProcess, int]) -> None:
+def test_a_chunked_body_is_accepted(api: tuple[AppProcess, int]) -> None:
     _process, port = api
     sock, reader = _connect(port)
-    head = b"POST /process HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-    chunked = head + b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n%s\r\n0\r\n\r\n" % (len(ECHO), ECHO)
+    chunked = chunked_post(ECHO)
     with sock:
         sock.sendall(chunked + _post())
 
@@ -129,17 +80,60 @@ def test_chunked_body_goes_through_flask_and_is_accepted(api: tuple[AppProcess, 
         assert reader.response()[0] == 202  # and the connection is still good
 
 
+def _json_error(answer: tuple[int, dict[str, str], bytes]) -> tuple[int, str]:
+    status, headers, body = answer
+    assert headers["content-type"] == "application/json"
+    document = json.loads(body)
+    assert set(document) == {"error", "trace_id"}
+    assert document["error"]["message"]
+    return status, document["error"]["code"]
+
+
 def test_a_malformed_request_gets_400_and_others_are_unaffected(api: tuple[AppProcess, int]) -> None:
     _process, port = api
     bad, bad_reader = _connect(port)
     good, good_reader = _connect(port)
     with bad, good:
         bad.sendall(b"NOT HTTP AT ALL\r\n\r\n")
-        assert bad_reader.response()[0] == 400
+        assert _json_error(bad_reader.response()) == (400, "bad_request")
         assert bad_reader.closed()
 
         good.sendall(_post())
         assert good_reader.response()[0] == 202
+
+
+def test_an_oversized_header_gets_a_json_431_and_the_connection_closes(api: tuple[AppProcess, int]) -> None:
+    # gunicorn's limit_request_field_size is 8190 bytes per header line.
+    _process, port = api
+    sock, reader = _connect(port)
+    with sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n")
+
+        assert _json_error(reader.response()) == (431, "headers_too_large")
+        assert reader.closed()
+
+
+def test_a_head_that_never_ends_gets_a_json_431(api: tuple[AppProcess, int]) -> None:
+    # Many small headers and no blank line: refused once the head passes its size limit.
+    _process, port = api
+    sock, reader = _connect(port)
+    with sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n" + b"X-Many: abcdefgh\r\n" * 8000)
+
+        assert _json_error(reader.response()) == (431, "headers_too_large")
+        assert reader.closed()
+
+
+def test_a_chunked_body_over_the_limit_gets_a_json_413(
+    api: tuple[AppProcess, int], redis_client: Redis
+) -> None:
+    _process, port = api
+    sock, reader = _connect(port)
+    with sock:
+        sock.sendall(chunked_post(b'{"task": "echo", "payload": {"x": "' + b"a" * 70_000 + b'"}}'))
+
+        assert _json_error(reader.response()) == (413, "payload_too_large")
+    assert redis_client.llen("rq:queue:jobs") == 0
 
 
 def test_many_connections_at_once_are_all_served(api: tuple[AppProcess, int]) -> None:

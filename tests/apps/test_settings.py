@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sreplat_apps.boot import api, paths
 from sreplat_apps.settings import Settings, SettingsError, package_version
+from sreplat_apps.worker import cli as worker_cli
 
 
 def test_defaults_need_no_environment() -> None:
@@ -31,6 +32,7 @@ def test_every_variable_is_read() -> None:
             "SREPLAT_RELEASE": "abc123",
             "SREPLAT_RUNTIME_DIR": "/run/sreplat",
             "WORKER_METRICS_PORT": "9200",
+            "WORKER_METRICS_HOST": "127.0.0.1",
             "LOG_LEVEL": "debug",
             "SREPLAT_RESULT_TTL": "60",
             "SREPLAT_FAILURE_TTL": "120",
@@ -52,6 +54,7 @@ def test_every_variable_is_read() -> None:
         runtime_dir=Path("/run/sreplat"),
         log_level="DEBUG",
         worker_metrics_port=9200,
+        worker_metrics_host="127.0.0.1",
         result_ttl=60,
         failure_ttl=120,
         retry_max=0,
@@ -72,6 +75,8 @@ def test_every_variable_is_read() -> None:
         ("MAX_BODY_BYTES", "0"),
         ("MAX_BODY_BYTES", "64k"),
         ("WORKER_METRICS_PORT", "65536"),
+        ("WORKER_METRICS_HOST", "-x"),
+        ("WORKER_METRICS_HOST", "a host"),
         ("LOG_LEVEL", "loud"),
         ("SREPLAT_RETRY_INTERVALS", "1,,2"),
         ("SREPLAT_RETRY_INTERVALS", "-1"),
@@ -135,3 +140,8 @@ def test_web_concurrency_sets_the_api_workers() -> None:
     assert api.default_workers({}) == api.available_cpus()
     with pytest.raises(api.UsageError, match="WEB_CONCURRENCY"):
         api.default_workers({"WEB_CONCURRENCY": "0"})
+
+
+def test_worker_processes_default_to_the_available_cpus_like_the_api() -> None:
+    assert worker_cli.parse_args([]).workers == api.available_cpus()
+    assert worker_cli.parse_args(["--workers", "3"]).workers == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from sreplat_apps.contract import EchoRequest
 from sreplat_apps.jobs import JobStore
 from sreplat_apps.settings import Settings, package_version
 
-from tests.support.apps import app_env, http_get, start_worker, wait_for
+from tests.support.apps import WORKER_ARGV, AppProcess, app_env, http_get, start_worker, wait_for
 from tests.support.redis_server import free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e, pytest.mark.slow]
@@ -56,3 +57,37 @@ def test_worker_metrics_add_up_across_its_processes_and_it_writes_only_under_the
     # Read-only root filesystem: nothing outside the runtime dir (HOME is this test's own).
     assert list((tmp_path / "home").iterdir()) == []
     assert (runtime / "metrics" / "worker").is_dir()
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("flags", "extra_env", "bound_to_all"),
+    [
+        ([], {}, True),  # the default, unchanged: scraped from other pods
+        (["--metrics-host", "127.0.0.1"], {}, False),
+        ([], {"WORKER_METRICS_HOST": "127.0.0.1"}, False),
+    ],
+    ids=["default", "flag", "environment"],
+)
+def test_worker_metrics_bind_address(
+    redis_url: str, tmp_path: Path, flags: list[str], extra_env: dict[str, str], bound_to_all: bool
+) -> None:
+    # 127.0.0.2 reaches a socket bound to 0.0.0.0 (all of 127/8 is loopback), not one bound to
+    # 127.0.0.1 only.
+    port = free_port()
+    env = app_env(redis_url, tmp_path / "rt", **extra_env)
+    worker = AppProcess(
+        [*WORKER_ARGV, "--workers", "1", "--metrics-port", str(port), *flags], env, tmp_path / "worker.log"
+    ).start()
+    try:
+        wait_for(lambda: _accepts("127.0.0.1", port), 60, "the worker's /metrics")
+        assert _accepts("127.0.0.2", port) is bound_to_all
+    finally:
+        assert worker.stop(timeout=30) == 0

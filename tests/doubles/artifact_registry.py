@@ -11,7 +11,13 @@ With ``upstream`` (the URL of a real registry, Debian's ``docker-registry``), th
 Artifact Registry's front only: after the token check, every Docker Registry v2 request (manifests,
 blobs, uploads, cross-repository mounts) goes to that registry, whose storage holds the images;
 ``push`` pushes a real (layerless) image there. Manifests pushed through the front are also
-listed by the v1 API. Without it, images are small manifests held in memory (lookups only).
+listed by the v1 API. Without it, images are small manifests held in memory.
+
+Manifests can be put under a tag (v2 ``PUT .../manifests/<tag>``; in memory, or through to
+``upstream``) with the repository's immutable tags (``dockerConfig.immutableTags``, which the
+foundation stack turns on): a new tag is always allowed, the same manifest under the same tag
+changes nothing, and a tag that names another image cannot be moved (400), whichever way the
+manifest is held. ``immutable_tags = False`` lets tags move, as a mutable repository does.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ class ArtifactRegistryDouble(DoubleServer):
         blobs = r"/v2/(?P<project>[^/]+)/(?P<repo>[^/]+)/(?P<image>.+)/blobs/.+"
         for method in ("GET", "HEAD", "POST", "PUT", "PATCH"):
             self.route(method, blobs, self._forward)
+        self.immutable_tags = True
 
     # --- seeding ------------------------------------------------------------------------------
     def add_repository(self, project: str, location: str, repository: str) -> None:
@@ -296,16 +303,36 @@ class ArtifactRegistryDouble(DoubleServer):
         )
 
     def _put_manifest(self, req: Request) -> Response:
-        answer = self._forward(req)
-        if answer.status == 201:
-            digest = answer.headers.get("docker-content-digest", "")
-            tag = None if req.match["ref"].startswith("sha256:") else req.match["ref"]
-            location = self.registry_host.removesuffix("-docker.pkg.dev")
-            self._remember(
-                req.match["project"], location, req.match["repo"], req.match["image"], req.body, tag
+        project, repository, image, ref = (req.match[k] for k in ("project", "repo", "image", "ref"))
+        stored = StoredImage(req.body)
+        if ref.startswith("sha256:") and ref != stored.digest:
+            return Response(400, {"errors": [{"code": "DIGEST_INVALID", "message": "digest does not match"}]})
+        repo = next((r for r in self.repositories if (r[0], r[2]) == (project, repository)), None)
+        if repo is None:
+            return Response(404, {"errors": [{"code": "NAME_UNKNOWN", "message": "repository not found"}]})
+        by_digest = self.images.setdefault((*repo, image), {})
+        holder = next((d for d, s in by_digest.items() if ref in s.tags), None)
+        if holder is not None and holder != stored.digest and self.immutable_tags:
+            return Response(
+                400,
+                {
+                    "errors": [
+                        {
+                            "code": "TAG_INVALID",
+                            "message": f"tag {ref} is immutable: it names {holder} and cannot be moved",
+                        }
+                    ]
+                },
             )
-            assert digest == "sha256:" + hashlib.sha256(req.body).hexdigest()
-        return answer
+        tag = None if ref.startswith("sha256:") else ref
+        if self.upstream is not None:
+            answer = self._forward(req)
+            if answer.status == 201:
+                assert answer.headers.get("docker-content-digest", "") == stored.digest
+                self._remember(*repo, image, req.body, tag)
+            return answer
+        self._remember(*repo, image, req.body, tag)
+        return Response(201, headers={"Docker-Content-Digest": stored.digest, "Location": req.path})
 
     def _manifest(self, req: Request) -> Response:
         if self.upstream is not None:

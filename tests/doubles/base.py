@@ -8,7 +8,9 @@ free loopback port, so the real client libraries send real HTTP to it. Tests ste
 - ``calls(method, pattern)`` — the requests received, in order;
 - ``on_request(pattern, fn)`` — run ``fn(request)`` (under the state lock) before matching
   requests are answered: how a test changes state after the Nth poll, deterministically;
-- ``require_token`` — refuse requests without ``Authorization: Bearer <token>``.
+- ``require_token`` — refuse requests without ``Authorization: Bearer <token>``;
+- ``sni`` — more TLS identities on the same port, chosen by the name the client asks for
+  (SNI), as one address serving several hosts does; ``Request.server_name`` says which was asked.
 
 A handler that raises, or a request no route matches, is recorded in ``problems``; the fixtures
 fail the test on teardown if any happened, so a gap in a double never passes for a product bug.
@@ -17,6 +19,7 @@ fail the test on teardown if any happened, so a gap in a double never passes for
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import socket
@@ -42,6 +45,7 @@ class Request:
     headers: Mapping[str, str]  # lower-cased names
     body: bytes
     match: Mapping[str, str] = field(default_factory=dict)  # the route's named groups, unquoted
+    server_name: str | None = None  # the TLS SNI the client sent (None: plain HTTP or no SNI)
 
     def param(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -102,7 +106,13 @@ class DoubleServer:
 
     name = "double"
 
-    def __init__(self, *, tls: ssl.SSLContext | None = None, require_token: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        tls: ssl.SSLContext | None = None,
+        require_token: str | None = None,
+        sni: Mapping[str, ssl.SSLContext] | None = None,
+    ) -> None:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._faults: list[Fault] = []
         self._latencies: list[Latency] = []
@@ -113,6 +123,7 @@ class DoubleServer:
         self.lock = threading.RLock()  # guards the subclass state too
         self._stopping = threading.Event()
         self._tls = tls
+        self._sni = dict(sni or {})
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -123,6 +134,11 @@ class DoubleServer:
     def error(self, status: int, message: str, reason: str | None = None) -> Response:
         """The API's error body (Google JSON error by default)."""
         return google_error(status, message, reason)
+
+    def refuses_connection(self, request: Request) -> bool:
+        """Whether to drop the connection without an answer (a firewall in front of the server:
+        the client sees a reset). Overridden by doubles with unreachable endpoints."""
+        return False
 
     def check_auth(self, request: Request) -> Response | None:
         """None if ``request`` may proceed; else the refusal (a bearer token check by default)."""
@@ -191,7 +207,7 @@ class DoubleServer:
         return f"{'https' if self._tls else 'http'}://{self.host}"
 
     def start(self) -> DoubleServer:
-        self._server = _Server(("127.0.0.1", 0), _make_handler(self), self._tls)
+        self._server = _Server(("127.0.0.1", 0), _make_handler(self), _front_context(self._tls, self._sni))
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.name, daemon=True
         )
@@ -215,6 +231,8 @@ class DoubleServer:
     # --- request handling ---------------------------------------------------------------------
     def _dispatch(self, request: Request) -> Response | None:  # noqa: PLR0911
         """Answer ``request``; None means hang up without answering (an injected hang)."""
+        if self.refuses_connection(request):
+            return None
         with self.lock:
             self._log.append(request)
             delay = sum(
@@ -264,7 +282,22 @@ class DoubleServer:
 
 
 def _with_match(request: Request, groups: Mapping[str, str]) -> Request:
-    return Request(request.method, request.path, request.query, request.headers, request.body, groups)
+    return dataclasses.replace(request, match=groups)
+
+
+def _front_context(tls: ssl.SSLContext | None, sni: Mapping[str, ssl.SSLContext]) -> ssl.SSLContext | None:
+    """The context connections are wrapped with: ``tls`` itself, or — with ``sni`` names — one that
+    picks the identity by the requested name and records that name on the connection."""
+    if tls is None or not sni:
+        return tls
+    front = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+
+    def choose(sock: Any, name: str | None, _context: ssl.SSLContext) -> None:
+        sock.context = sni.get(name or "", tls)
+        sock.sreplat_server_name = name
+
+    front.sni_callback = choose
+    return front
 
 
 def google_error(status: int, message: str, reason: str | None = None) -> Response:
@@ -334,6 +367,7 @@ def _make_handler(double: DoubleServer) -> type[BaseHTTPRequestHandler]:
                 query=parse_qs(parts.query, keep_blank_values=True),
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
+                server_name=getattr(self.connection, "sreplat_server_name", None),
             )
             response = double._dispatch(request)
             if response is None:

@@ -10,6 +10,15 @@ the digest it reports is the one the registry then serves; or, given ``registry`
 Registry double), into that double, as Cloud Build pushes to ``<region>-docker.pkg.dev``.
 ``fail_next`` makes the next build fail at its step as a broken Dockerfile would; while
 ``never_finish`` is set, builds stay ``WORKING`` (a build stuck in its queue or a slow step).
+
+Who a build runs as (cloud.google.com/build/docs/securing-builds/configure-user-specified-service-accounts):
+``serviceAccount`` as ``projects/<project>/serviceAccounts/<email>``; a build that names one must
+keep its logs out of the default logs bucket (``options.logging`` ``CLOUD_LOGGING_ONLY`` or
+``NONE``, or a ``logsBucket``), else the API refuses it (400). Without one it runs as the project's
+default build service account. ``able_accounts`` (None: anyone) lists the accounts that may read
+the source bucket and push to the repository; a build running as another account fails when it
+fetches its source — what a secure-by-default organisation does to the default account, which is
+granted no roles there.
 """
 
 from __future__ import annotations
@@ -29,6 +38,10 @@ from tests.doubles.base import DoubleServer, Request, Response, rfc3339
 from tests.doubles.gcs import StorageDouble
 
 OPERATION_METADATA = "type.googleapis.com/google.devtools.cloudbuild.v1.BuildOperationMetadata"
+PROJECT_NUMBER = "123456789012"
+SERVICE_ACCOUNT = re.compile(r"^projects/(?P<project>[^/]+)/serviceAccounts/(?P<email>[^/@]+@[^/]+)$")
+# BuildOptions.LoggingMode by name, or by number (the REST clients send enums as integers).
+OWN_LOGS = ("CLOUD_LOGGING_ONLY", "NONE", 5, 4)
 DOCKER_STEP = "gcr.io/cloud-builders/docker"
 STAGE = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*\S+\s+AS\s+(\S+)\s*$", re.IGNORECASE | re.MULTILINE)
 
@@ -53,6 +66,8 @@ class CloudBuildDouble(DoubleServer):
         self.sources: dict[str, bytes] = {}  # build id → the source tarball it was given
         self.fail_next: str | None = None
         self.never_finish = False
+        self.able_accounts: set[str] | None = None
+        self.default_account = f"{PROJECT_NUMBER}-compute@developer.gserviceaccount.com"
         base = r"/v1/projects/(?P<project>[^/]+)"
         regional = base + r"/locations/(?P<location>[^/]+)"
         self.route("POST", base + r"/builds", self._create)
@@ -80,6 +95,14 @@ class CloudBuildDouble(DoubleServer):
         }
         failure = self.fail_next
         self.fail_next = None
+        runs_as = self._runs_as(body)
+        if failure is None and self.able_accounts is not None and runs_as not in self.able_accounts:
+            storage = body["source"]["storageSource"]
+            failure = (
+                f"failed to fetch source: {runs_as} does not have storage.objects.get access to the Google "
+                f"Cloud Storage object gs://{storage['bucket']}/{storage['object']} (403 Forbidden)"
+            )
+        build["_runs_as"] = runs_as
         target = _target(body["steps"][0]["args"])
         if failure is None and target is not None and target.lower() not in stages:
             failure = f'Step #0 - "docker-build": failed to reach build target {target} in Dockerfile'
@@ -107,8 +130,30 @@ class CloudBuildDouble(DoubleServer):
         return Response(body=_public(build))
 
     # --- behaviour ----------------------------------------------------------------------------
+    def _runs_as(self, body: dict[str, Any]) -> str:
+        named = SERVICE_ACCOUNT.match(body.get("serviceAccount") or "")
+        return named["email"] if named else self.default_account
+
     def _check(self, body: dict[str, Any]) -> tuple[str | None, bytes, set[str]]:  # noqa: PLR0911
         """(what is wrong or None, the source tarball, the Dockerfile's stage names)."""
+        account = body.get("serviceAccount")
+        if account is not None:
+            if not SERVICE_ACCOUNT.match(account):
+                return (
+                    f"invalid build.service_account {account!r}: expected projects/-/serviceAccounts/<email>",
+                    b"",
+                    set(),
+                )
+            logging = (body.get("options") or {}).get("logging")
+            if logging not in OWN_LOGS and not body.get("logsBucket"):
+                return (
+                    "if 'build.service_account' is specified, the build must either (a) specify "
+                    "'build.logs_bucket', (b) use the REGIONAL_USER_OWNED_BUCKET "
+                    "build.options.default_logs_bucket_behavior option, or (c) use either "
+                    "CLOUD_LOGGING_ONLY / NONE logging options",
+                    b"",
+                    set(),
+                )
         storage = (body.get("source") or {}).get("storageSource") or {}
         bucket, name = storage.get("bucket"), storage.get("object")
         stored = self.storage.objects.get(bucket or "", {}).get(name or "")

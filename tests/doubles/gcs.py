@@ -1,8 +1,14 @@
 """Cloud Storage JSON API double: buckets (get/insert/patch/list, IAM policy get/set) and enough
 of objects (list, metadata, media download — JSON and XML API paths —, simple and multipart
-upload with ``ifGenerationMatch=0``, delete) for the state bucket and Terraform's gcs backend.
+upload, delete) for the state bucket, Terraform's gcs backend and sreplat's lock and release record.
 
 Paths as the real API: ``/storage/v1/b...`` and ``/upload/storage/v1/b/<bucket>/o``.
+
+Request preconditions as documented (cloud.google.com/storage/docs/request-preconditions): a
+request with ``ifGenerationMatch=N`` proceeds only if the object's live generation is N, and
+``ifGenerationMatch=0`` only if there is no live object; otherwise it fails with ``412 Precondition
+Failed`` (reason ``conditionNotMet``). Uploads, deletes, metadata reads and downloads honour it. A
+delete or read of an object that does not exist is ``404`` whatever the precondition.
 """
 
 from __future__ import annotations
@@ -247,6 +253,21 @@ class StorageDouble(DoubleServer):
         ]
         return Response(body={"kind": "storage#objects", "items": items})
 
+    def _precondition_failed(self) -> Response:
+        message = "At least one of the pre-conditions you specified did not hold."
+        return self.error(412, message, "conditionNotMet")
+
+    @staticmethod
+    def _generation_mismatch(req: Request, live: StoredObject | None) -> bool:
+        """Whether ``ifGenerationMatch`` (if given) rules the request out, ``live`` being the
+        object's live version (None: no live object)."""
+        wanted = req.param("ifGenerationMatch")
+        if wanted is None:
+            return False
+        if wanted == "0":
+            return live is not None
+        return live is None or str(live.generation) != wanted
+
     def _get_object(self, req: Request) -> Response:
         objects = self._bucket_objects(req)
         if isinstance(objects, Response):
@@ -254,6 +275,8 @@ class StorageDouble(DoubleServer):
         obj = objects.get(req.match["object"])
         if obj is None:
             return self.error(404, "No such object: " + req.match["object"], "notFound")
+        if self._generation_mismatch(req, obj):
+            return self._precondition_failed()
         if req.param("alt") == "media":
             return Response(
                 body=obj.data,
@@ -282,8 +305,12 @@ class StorageDouble(DoubleServer):
         objects = self._bucket_objects(req)
         if isinstance(objects, Response):
             return objects
-        if objects.pop(req.match["object"], None) is None:
+        live = objects.get(req.match["object"])
+        if live is None:
             return self.error(404, "No such object: " + req.match["object"], "notFound")
+        if self._generation_mismatch(req, live):
+            return self._precondition_failed()
+        del objects[req.match["object"]]
         return Response(204)
 
     def _upload(self, req: Request) -> Response:
@@ -301,11 +328,10 @@ class StorageDouble(DoubleServer):
             name = meta.get("name") or req.param("name") or ""
         else:
             return self.error(400, f"uploadType {kind!r} is not supported by the double", "invalid")
-        if req.param("ifGenerationMatch") == "0" and name in objects:
-            # A create-only write (Terraform's state lock) finds the object there.
-            return self.error(
-                412, "At least one of the pre-conditions you specified did not hold.", "conditionNotMet"
-            )
+        if self._generation_mismatch(req, objects.get(name)):
+            # e.g. a create-only write (Terraform's state lock, sreplat's lock) finds the object
+            # there, or a conditional overwrite finds another generation than the one it read.
+            return self._precondition_failed()
         obj = StoredObject(data, next(self._generation), meta.get("contentType") or content_type)
         obj.metadata = dict(meta.get("metadata") or {})
         objects[name] = obj

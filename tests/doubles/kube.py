@@ -13,6 +13,13 @@ and uninstalls run against it: ``/openapi/v2`` (empty: no client-side schema), s
 (``PATCH`` with ``application/apply-patch+yaml``, creating what is missing), ``dryRun``, and
 watches (``?watch=true``, replaying events after ``resourceVersion``, or the streaming list of
 ``sendInitialEvents``) fed by every write.
+
+A GKE control plane has two doors (cloud.google.com/kubernetes-engine/docs/concepts/network-isolation):
+the IP-based endpoint, whose certificate the cluster CA signs, and the DNS-based endpoint
+(``<uid>.<region>.gke.goog``), which presents a publicly trusted certificate. ``sni`` gives the
+double the DNS names it answers as (by TLS SNI, on the same port); ``ip_endpoint_open=False``
+drops every connection that does not ask for one of them — the IP endpoint seen from outside the
+VPC when no authorized network lists the caller (a firewall: no answer at all).
 """
 
 from __future__ import annotations
@@ -64,6 +71,8 @@ KINDS = [
     Kind("monitoring.googleapis.com", "v1", "podmonitorings", "PodMonitoring"),
     Kind("networking.gke.io", "v1beta1", "frontendconfigs", "FrontendConfig"),
     Kind("cloud.google.com", "v1", "backendconfigs", "BackendConfig"),
+    Kind("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    Kind("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
 ]
 _BY_PATH = {(k.group, k.version, k.resource): k for k in KINDS}
 _BY_RESOURCE = {(k.group, k.resource): k for k in KINDS}
@@ -94,9 +103,13 @@ class _Watch:
 class KubeDouble(DoubleServer):
     name = "kube-double"
 
-    def __init__(self, *, version: str = "v1.33.2-gke.1111000", **kwargs: Any) -> None:
+    def __init__(
+        self, *, version: str = "v1.33.2-gke.1111000", ip_endpoint_open: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.version = version
+        self.ip_endpoint_open = ip_endpoint_open
+        self.refused: list[str] = []  # requests dropped at the closed IP endpoint
         # (group, resource, namespace or "", name) → object
         self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         self.reactors: list[Reactor] = []
@@ -144,6 +157,13 @@ class KubeDouble(DoubleServer):
                 "code": status,
             },
         )
+
+    def refuses_connection(self, request: Request) -> bool:
+        if self.ip_endpoint_open or (request.server_name or "") in self._sni:
+            return False
+        with self.lock:
+            self.refused.append(f"{request.method} {request.path}")
+        return True
 
     # --- direct access for tests --------------------------------------------------------------
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -537,7 +557,7 @@ def _as_json(req: Request) -> Request:
     """``req`` with its protobuf body (client-go writes Secrets so) turned into JSON."""
     body = json.dumps(kube_protobuf.decode(req.body)).encode()
     headers = {**req.headers, "content-type": "application/json"}
-    return Request(req.method, req.path, req.query, headers, body, req.match)
+    return Request(req.method, req.path, req.query, headers, body, req.match, req.server_name)
 
 
 def _parse_label_selector(text: str) -> list[Callable[[dict[str, str]], bool]]:

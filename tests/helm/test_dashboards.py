@@ -1,6 +1,7 @@
 """The Grafana dashboards under helm/platform/dashboards/: valid dashboard JSON for a current
 Grafana, every panel queries through the datasource variable, and every metric and label used
-exists — the apps' ones in docs/contracts.md, the container ones from cAdvisor."""
+exists — the apps' ones in docs/contracts.md, the container ones from cAdvisor, the SLO ones
+among the recording rules sreplat.slo generates from slo/*.yaml."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.helm.charts import HELM_DIR, REPO
 pytestmark = pytest.mark.helm
 
 DASHBOARDS = sorted((HELM_DIR / "platform" / "dashboards").glob("*.json"))
+GOLDEN_SIGNALS = [p for p in DASHBOARDS if p.stem in ("sreplat-api", "sreplat-worker")]
 # Grafana 12 writes schemaVersion 41; older Grafanas cannot load newer schemas.
 MIN_SCHEMA_VERSION = 39
 # Saturation panels read the kubelet's cAdvisor metrics (Managed Prometheus collects them when
@@ -72,6 +74,15 @@ def contract_metrics() -> dict[str, set[str]]:
     return metrics
 
 
+def slo_recordings() -> dict[str, set[str]]:
+    """Recording rule name → labels, as sreplat.slo generates them for Managed Prometheus."""
+    from sreplat.slo.model import load_slos
+    from sreplat.slo.rules import GMP_GROUP_BY, RuleSettings, rule_groups
+
+    groups = rule_groups(load_slos(REPO / "slo"), RuleSettings(group_by=GMP_GROUP_BY))
+    return {r.record: set(r.labels) | set(GMP_GROUP_BY) for g in groups for r in g.rules if r.record}
+
+
 def load(path: Path) -> dict[str, Any]:
     board: dict[str, Any] = json.loads(path.read_text())
     return board
@@ -118,8 +129,8 @@ def used_metrics_and_labels(expr: str) -> tuple[set[str], dict[str, set[str]]]:
     return metrics, labels_by_metric
 
 
-def test_there_are_dashboards_for_api_and_worker() -> None:
-    assert {p.stem for p in DASHBOARDS} >= {"sreplat-api", "sreplat-worker"}
+def test_there_are_dashboards_for_api_worker_and_slos() -> None:
+    assert {p.stem for p in DASHBOARDS} >= {"sreplat-api", "sreplat-worker", "sreplat-slo"}
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
@@ -151,7 +162,7 @@ def test_is_a_valid_dashboard(path: Path) -> None:
             assert target["datasource"]["uid"] == "${datasource}"
 
 
-@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", GOLDEN_SIGNALS, ids=lambda p: p.stem)
 def test_covers_the_golden_signals(path: Path) -> None:
     text = " ".join(expressions(load(path)))
     assert "histogram_quantile" in text  # latency
@@ -163,7 +174,7 @@ def test_covers_the_golden_signals(path: Path) -> None:
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
 def test_every_metric_and_label_exists(path: Path) -> None:
-    known = contract_metrics()
+    known = contract_metrics() | slo_recordings()
     assert "sreplat_http_requests_total" in known and "sreplat_job_duration_seconds_bucket" in known
     for expr in expressions(load(path)):
         metrics, labels = used_metrics_and_labels(expr)
@@ -172,7 +183,7 @@ def test_every_metric_and_label_exists(path: Path) -> None:
             if metric in CADVISOR_METRICS:
                 allowed = CADVISOR_METRICS[metric] | TARGET_LABELS
             else:
-                assert metric in known, f"{metric} is not in docs/contracts.md: {expr}"
+                assert metric in known, f"{metric} is not in docs/contracts.md nor an SLO recording: {expr}"
                 allowed = known[metric] | TARGET_LABELS
             unknown = labels[metric] - allowed
             assert not unknown, f"{metric} has no label {unknown}: {expr}"
@@ -185,3 +196,52 @@ def test_metric_check_catches_typos() -> None:
     assert metrics == {"sreplat_http_request_total"}
     assert "sreplat_http_request_total" not in contract_metrics()
     assert labels["sreplat_http_request_total"] == {"status", "rout"}
+
+
+def _panel_exprs(name: str) -> dict[str, str]:
+    board = load(HELM_DIR / "platform" / "dashboards" / f"{name}.json")
+    return {p["title"]: " ".join(t["expr"] for t in p.get("targets", [])) for p in panels_of(board)}
+
+
+def _has(exprs: dict[str, str], *needles: str) -> bool:
+    """Some panel queries all of ``needles``."""
+    return any(all(n in text for n in needles) for text in exprs.values())
+
+
+def test_api_dashboard_shows_its_four_golden_signals() -> None:
+    exprs = _panel_exprs("sreplat-api")
+    assert _has(exprs, "rate(sreplat_http_requests_total")  # traffic
+    assert _has(exprs, 'status=~"5.."', "sreplat_http_requests_total")  # errors
+    quantiles = ("histogram_quantile(0.5,", "histogram_quantile(0.95,", "histogram_quantile(0.99,")
+    assert _has(exprs, *quantiles, "sreplat_http_request_duration_seconds_bucket")  # latency
+    for saturation in ("container_cpu_usage_seconds_total", "container_memory_working_set_bytes"):
+        assert _has(exprs, saturation, 'container="api"')
+    assert _has(exprs, "sreplat_queue_depth")
+
+
+def test_worker_dashboard_shows_the_six_worker_signals() -> None:
+    exprs = _panel_exprs("sreplat-worker")
+    assert _has(exprs, "rate(sreplat_jobs_processed_total")  # throughput
+    assert _has(exprs, "sreplat_jobs_failed_total")  # failures
+    quantiles = ("histogram_quantile(0.5,", "histogram_quantile(0.95,", "histogram_quantile(0.99,")
+    assert _has(exprs, *quantiles, "sreplat_job_duration_seconds_bucket")  # job duration
+    assert _has(exprs, "sreplat_queue_depth")  # queue depth
+    assert _has(exprs, *quantiles, "sreplat_job_queue_wait_seconds_bucket")  # time in queue
+    assert _has(exprs, "sreplat_jobs_in_progress")  # busy workers
+
+
+def test_slo_dashboard_shows_budget_and_every_alert_windows_burn_rates() -> None:
+    from sreplat.slo.model import load_slos
+    from sreplat.slo.rules import WORKBOOK_ALERTS
+
+    board = load(HELM_DIR / "platform" / "dashboards" / "sreplat-slo.json")
+    exprs = _panel_exprs("sreplat-slo")
+    assert _has(exprs, "slo:error_budget:remaining")
+    slos = load_slos(REPO / "slo")
+    assert {slo.window for slo in slos} == {"30d"}  # the factors shown are those of 30-day windows
+    for alert in WORKBOOK_ALERTS:
+        # Both windows of an alert in one panel, with its factor as the red threshold line.
+        wanted = (f"slo:burn_rate:{alert.long_window}{{", f"slo:burn_rate:{alert.short_window}{{")
+        (panel,) = [p for p in panels_of(board) if all(w in json.dumps(p.get("targets")) for w in wanted)]
+        steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert {"color": "red", "value": alert.factor(slos[0])} in steps

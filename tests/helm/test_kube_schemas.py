@@ -26,6 +26,7 @@ CUSTOM_KINDS = {
     "FrontendConfig": "networking.gke.io/v1beta1",
     "ManagedCertificate": "networking.gke.io/v1",
     "PodMonitoring": "monitoring.googleapis.com/v1",
+    "Rules": "monitoring.googleapis.com/v1",
 }
 
 

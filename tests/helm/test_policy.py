@@ -15,7 +15,8 @@ from tests.helm.charts import Scenario, find, one, pod_spec, rendered, scenarios
 
 pytestmark = pytest.mark.helm
 
-APP_SCENARIOS = [s for s in scenarios() if s.chart != "platform"]
+# Every scenario that runs pods: the apps, and the platform's observability pieces.
+APP_SCENARIOS = [s for s in scenarios() if s.chart != "platform" or s.name == "gke"]
 # Volume types the restricted profile allows.
 RESTRICTED_VOLUMES = {
     "configMap",
@@ -142,7 +143,8 @@ def _container(scenario: Scenario, kind: str) -> tuple[dict[str, Any], dict[str,
 def test_api_probes_rollout_and_graceful_stop(scenario: Scenario) -> None:
     deployment, container = _container(scenario, "Deployment")
     assert container["startupProbe"]["httpGet"]["port"] == "http"
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    # Readiness must not follow Redis (a shared dependency): see tests/helm/test_redis_outage.py.
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     strategy = deployment["spec"]["strategy"]
     assert strategy["type"] == "RollingUpdate" and strategy["rollingUpdate"]["maxUnavailable"] == 0
@@ -217,7 +219,7 @@ def test_disruption_budget_and_monitoring_select_the_pods(scenario: Scenario) ->
 
 
 @pytest.mark.parametrize("scenario", scenarios("api"), ids=lambda s: s.id)
-def test_service_uses_neg_and_readyz_health_check(scenario: Scenario) -> None:
+def test_service_uses_neg_and_a_process_health_check(scenario: Scenario) -> None:
     import json
 
     objs = rendered(scenario)
@@ -226,7 +228,10 @@ def test_service_uses_neg_and_readyz_health_check(scenario: Scenario) -> None:
     assert json.loads(annotations["cloud.google.com/neg"]) == {"ingress": True}
     backend = json.loads(annotations["cloud.google.com/backend-config"])["default"]
     health = one(objs, "BackendConfig", backend)["spec"]["healthCheck"]
-    assert (health["type"], health["requestPath"], health["port"]) == ("HTTP", "/readyz", 8080)
+    assert (health["type"], health["requestPath"], health["port"]) == ("HTTP", "/healthz", 8080)
+    policy = scenario.values().get("backendConfig", {}).get("securityPolicy")
+    spec = one(objs, "BackendConfig", backend)["spec"]
+    assert spec.get("securityPolicy") == ({"name": policy} if policy else None)
 
 
 def test_ingress_wires_static_ip_certificate_and_redirect() -> None:
@@ -272,7 +277,8 @@ DNS_PEERS = {
     ("cidr", "169.254.20.10/32"),
 }
 DNS = {("egress", peer, proto, 53) for peer in DNS_PEERS for proto in ("UDP", "TCP")}
-COLLECTOR = ("pods", "gmp-system", frozenset({("app.kubernetes.io/name", "collector")}))
+# GKE's managed collection (setup-managed docs): DaemonSet `collector` in gke-gmp-system.
+COLLECTOR = ("pods", "gke-gmp-system", frozenset({("app.kubernetes.io/name", "collector")}))
 REDIS = ("pods", "", frozenset({("app.kubernetes.io/name", "redis")}))
 
 
@@ -388,17 +394,84 @@ def test_redis_admits_only_api_and_worker() -> None:
     assert allowed == clients | DNS  # DNS comes from the platform's namespace-wide allow
 
 
-def test_otlp_egress_only_to_the_configured_collector() -> None:
-    collector = ("pods", "observability", frozenset({("app.kubernetes.io/name", "opentelemetry-collector")}))
+OTEL_COLLECTOR = ("pods", "", frozenset({("app.kubernetes.io/name", "otel-collector")}))
+GOOGLE_APIS = {
+    ("egress", ("cidr", "199.36.153.8/30"), "TCP", 443),  # private.googleapis.com
+    ("egress", ("cidr", "169.254.169.254/32"), "TCP", 80),  # metadata server (Workload Identity)
+    ("egress", ("cidr", "169.254.169.252/32"), "TCP", 988),  # GKE metadata server, Dataplane V2
+}
+
+
+def test_otlp_egress_only_to_the_collector_on_the_otlp_http_port() -> None:
     api, _, _ = flows(namespace_policies(api="otel"), pod_labels("api"))
-    assert api - flows(namespace_policies(), pod_labels("api"))[0] == {("egress", collector, "TCP", 4317)}
+    assert api - flows(namespace_policies(), pod_labels("api"))[0] == {
+        ("egress", OTEL_COLLECTOR, "TCP", 4318)
+    }
     worker, _, _ = flows(namespace_policies(worker="otel"), pod_labels("worker"))
     # That scenario also turns Managed Prometheus off: nothing may come in at all.
     assert {f for f in worker if f[0] == "ingress"} == set()
     assert {f for f in worker if f[0] == "egress"} == {
         ("egress", REDIS, "TCP", 6379),
-        ("egress", collector, "TCP", 4318),
+        ("egress", OTEL_COLLECTOR, "TCP", 4318),
     } | DNS
+    # Another namespace's collector is named with its namespace.
+    (other,) = [s for s in scenarios("worker") if s.name == "otel"]
+    values = other.values()
+    values["otel"]["collector"]["namespace"] = "observability"
+    from tests.helm.charts import render_objects
+
+    policies = find(render_objects("worker", values), "NetworkPolicy")
+    elsewhere = ("pods", "observability", frozenset({("app.kubernetes.io/name", "otel-collector")}))
+    assert ("egress", elsewhere, "TCP", 4318) in flows(policies, pod_labels("worker"))[0]
+
+
+def _observability_pod(name: str) -> dict[str, str]:
+    (gke,) = [s for s in scenarios("platform") if s.name == "gke"]
+    (workload,) = [w for w in workloads(rendered(gke)) if w["metadata"]["name"] == name]
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def _observability_flows(name: str) -> tuple[set[Flow], bool, bool]:
+    return flows(namespace_policies(platform="gke", api="otel", worker="otel"), _observability_pod(name))
+
+
+def test_collector_takes_otlp_from_api_and_worker_only_and_talks_only_to_google() -> None:
+    allowed, ing, eg = _observability_flows("otel-collector")
+    clients = {
+        ("ingress", ("pods", "", frozenset({("app.kubernetes.io/name", n)})), "TCP", 4318)
+        for n in ("api", "worker")
+    }
+    assert ing and eg
+    assert allowed == clients | GOOGLE_APIS | DNS
+
+
+def test_grafana_takes_nothing_from_the_network_and_reaches_only_the_frontend() -> None:
+    allowed, ing, eg = _observability_flows("grafana")
+    frontend = (
+        "pods",
+        "",
+        frozenset({("app.kubernetes.io/name", "gmp-frontend"), ("app.kubernetes.io/instance", "platform")}),
+    )
+    assert ing and eg
+    assert allowed == {("egress", frontend, "TCP", 9090)} | DNS  # port-forward only: no ingress flow
+
+
+def test_gmp_frontend_serves_grafana_only_and_talks_only_to_google() -> None:
+    allowed, ing, eg = _observability_flows("gmp-frontend")
+    grafana = (
+        "pods",
+        "",
+        frozenset({("app.kubernetes.io/name", "grafana"), ("app.kubernetes.io/instance", "platform")}),
+    )
+    assert ing and eg
+    assert allowed == {("ingress", grafana, "TCP", 9090)} | GOOGLE_APIS | DNS
+
+
+def test_apps_flows_are_unchanged_by_the_observability_pieces() -> None:
+    for chart in ("api", "worker"):
+        with_observability, _, _ = flows(namespace_policies(platform="gke"), pod_labels(chart))
+        assert with_observability == flows(namespace_policies(), pod_labels(chart))[0], chart
 
 
 def test_app_policies_stand_alone_without_the_platform_chart() -> None:
@@ -409,3 +482,19 @@ def test_app_policies_stand_alone_without_the_platform_chart() -> None:
         allowed, ing, eg = flows(find(rendered(scenario), "NetworkPolicy"), pod_labels(chart))
         assert ing and eg
         assert allowed >= DNS
+
+
+def test_metrics_scraper_defaults_to_gkes_managed_collection_and_can_be_changed() -> None:
+    """Issue 12 item 4: on GKE the managed collectors run in gke-gmp-system; a cluster running the
+    self-deployed operator (gmp-system) says so in values."""
+    from tests.helm.charts import render_objects
+
+    for chart, port in (("api", 8080), ("worker", 9100)):
+        labels = pod_labels(chart)
+        default, _, _ = flows(namespace_policies(), labels)
+        assert ("ingress", COLLECTOR, "TCP", port) in default
+        own = ("pods", "gmp-system", frozenset({("app.kubernetes.io/name", "collector")}))
+        values = {"networkPolicy": {"metricsScraper": {"namespace": "gmp-system"}}}
+        policies = find(render_objects(chart, values), "NetworkPolicy")
+        changed, _, _ = flows(policies, labels)
+        assert ("ingress", own, "TCP", port) in changed and ("ingress", COLLECTOR, "TCP", port) not in changed

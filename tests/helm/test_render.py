@@ -25,6 +25,9 @@ pytestmark = pytest.mark.helm
 
 SCENARIOS = scenarios()
 DIGEST = "sha256:" + "ab" * 32
+# Objects that must live outside the release's namespace: the managed Alertmanager reads its
+# configuration from this Secret in gmp-public (tests/helm/test_observability.py).
+ELSEWHERE = {("Secret", "alertmanager", "gmp-public")}
 
 
 def env_of(container: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +48,8 @@ def test_renders_namespaced_labelled_objects(scenario: Scenario) -> None:
     assert objs, "rendered nothing"
     for obj in objs:
         meta = obj["metadata"]
-        assert meta["namespace"] == NAMESPACE, f"{obj['kind']}/{meta['name']}"
+        where = (obj["kind"], meta["name"], meta["namespace"])
+        assert meta["namespace"] == NAMESPACE or where in ELSEWHERE, f"{obj['kind']}/{meta['name']}"
         assert meta["labels"]["app.kubernetes.io/part-of"] == "sreplat"
         assert meta["labels"]["app.kubernetes.io/managed-by"] == "Helm"
     notes = templates[f"{scenario.chart}/templates/NOTES.txt"]
@@ -89,6 +93,15 @@ def test_scenario_values_pass_the_schema(scenario: Scenario) -> None:
         ("redis", {"auth": {"password": "has:colon@and/slash"}}, "password"),
         ("redis", {"persistence": {"size": "lots"}}, "size"),
         ("platform", {"dashboards": {"enabled": True, "sidecar": True}}, "sidecar"),
+        ("api", {"otel": {"protocol": "grpc"}}, "protocol"),  # the apps' exporter is OTLP/HTTP only
+        ("worker", {"otel": {"samplingRatio": 1.5}}, "samplingRatio"),
+        ("platform", {"collector": {"replicas": 1}}, "replicas"),  # a gateway keeps two
+        ("platform", {"alerting": {"webhook": {"url": "ftp://x"}}}, "url"),
+        (
+            "platform",
+            {"slo": {"ruleGroups": [{"name": "g", "interval": "30s", "rules": [{"record": "r"}]}]}},
+            "expr",
+        ),
     ],
 )
 def test_schema_rejects_bad_values(chart: str, values: dict[str, Any], complaint: str) -> None:
@@ -126,8 +139,37 @@ def test_schema_rejects_bad_values(chart: str, values: dict[str, Any], complaint
             },
             "ingress.httpsRedirect needs ingress.managedCertificate",
         ),
-        ("api", {"otel": {"endpoint": "http://collector:4317"}}, "otel.collector.namespace is required"),
-        ("worker", {"otel": {"endpoint": "http://collector:4317"}}, "otel.collector.namespace is required"),
+        # gRPC's port: the apps speak OTLP/HTTP, and the NetworkPolicy opens the collector's port only.
+        ("api", {"otel": {"endpoint": "http://otel-collector:4317"}}, "must use the collector's port"),
+        ("worker", {"otel": {"endpoint": "http://otel-collector"}}, "must use the collector's port"),
+        ("platform", {"collector": {"enabled": True}}, "gcp.projectId is required by collector.enabled"),
+        ("platform", {"grafana": {"enabled": True}}, "gcp.projectId is required by grafana.enabled"),
+        (
+            "platform",
+            {
+                "grafana": {"enabled": True},
+                "gcp": {"projectId": "acme-sre-dev"},
+                "dashboards": {"enabled": False},
+            },
+            "grafana.enabled needs dashboards.enabled",
+        ),
+        ("platform", {"alerting": {"enabled": True}}, "alerting.enabled needs a receiver"),
+        (
+            "platform",
+            {
+                "alerting": {
+                    "enabled": True,
+                    "webhook": {"url": "https://x.example"},
+                    "email": {"to": "a@b.example"},
+                }
+            },
+            "either alerting.webhook.url or alerting.email.to, not both",
+        ),
+        (
+            "platform",
+            {"alerting": {"enabled": True, "email": {"to": "a@b.example"}}},
+            "needs from and smarthost",
+        ),
     ],
 )
 def test_render_refuses_inconsistent_values(chart: str, values: dict[str, Any], complaint: str) -> None:
@@ -200,10 +242,15 @@ def test_apps_follow_the_contract(chart: str) -> None:
 def test_otlp_endpoint_reaches_the_apps_only_when_set() -> None:
     for chart in ("api", "worker"):
         plain = env_of(pod_spec(one(render_objects(chart), "Deployment"))["containers"][0])
-        assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in plain
+        assert not {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_SAMPLER", "GOOGLE_CLOUD_PROJECT"} & set(plain)
         (scenario,) = [s for s in scenarios(chart) if s.name == "otel"]
+        values = scenario.values()
         env = env_of(pod_spec(one(rendered(scenario), "Deployment"))["containers"][0])
-        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == scenario.values()["otel"]["endpoint"]
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == values["otel"]["endpoint"]
+        assert env["OTEL_EXPORTER_OTLP_PROTOCOL"]["value"] == "http/protobuf"
+        assert env["OTEL_TRACES_SAMPLER"]["value"] == "parentbased_traceidratio"
+        assert float(env["OTEL_TRACES_SAMPLER_ARG"]["value"]) == values["otel"]["samplingRatio"]
+        assert env["GOOGLE_CLOUD_PROJECT"]["value"] == values["gcpProject"]
         assert env["OTEL_SERVICE_NAME"]["value"] == chart
 
 

@@ -220,6 +220,8 @@ def test_through_the_artifact_registry_front_between_two_projects(
     image = writer.image(staging, "a" * 40, layers=two_layers("projects"))
     credentials = RegistryCredentials.from_google(Credentials(token="ya29.front"))
     with ArtifactRegistryDouble(upstream=registry.url, require_token="ya29.front") as front:
+        # Artifact Registry takes pushes into repositories that exist only (the stacks make them).
+        front.add_repository("acme-sre-prod", "asia-south1", "sreplat-prod")
         with RegistryClient(
             "asia-south1-docker.pkg.dev", credentials=credentials, base_url=front.url
         ) as client:

@@ -130,7 +130,9 @@ def test_both_images_build_push_and_record_the_served_digests(
     ]
     assert started[2][0] < done[0]
     shared = {e.data["step"]: e.data["instruction"] for e in steps if e.data["app"] == "shared"}
-    assert any("pip install -r requirements.txt" in text for text in shared.values())
+    assert any(
+        "pip install --require-hashes --no-deps -r requirements.lock" in text for text in shared.values()
+    )
     for app in ("api", "worker"):
         app_steps = {e.data["step"]: e.data["instruction"] for e in steps if e.data["app"] == app}
         assert {n: app_steps[n] for n in shared} == shared  # the same Dockerfile, the same steps
@@ -296,7 +298,11 @@ def test_a_code_change_reuses_the_dependency_layer(
     )
     steps = {e.data["step"]: e.data["instruction"] for e in events if e.kind == "image.build_step"}
     cached = {e.data["step"] for e in events if e.kind == "image.build_step_cached"}
-    deps = [n for n, text in steps.items() if "pip install -r requirements.txt" in text]
+    deps = [
+        n
+        for n, text in steps.items()
+        if "pip install --require-hashes --no-deps -r requirements.lock" in text
+    ]
     app_install = [n for n, text in steps.items() if "pip install --no-deps ." in text]
     assert deps and set(deps) <= cached, (steps, cached)
     assert app_install and not set(app_install) & cached

@@ -11,7 +11,16 @@ from typing import Any
 import hcl2
 
 TERRAFORM_DIR = Path(__file__).resolve().parents[2] / "terraform"
-MODULES = ("network", "gke_autopilot", "dns", "artifact_registry", "ingress", "iam")
+MODULES = (
+    "network",
+    "gke_autopilot",
+    "dns",
+    "artifact_registry",
+    "ingress",
+    "iam",
+    "observability_iam",
+    "private_google_apis",
+)
 STACKS = ("foundation", "cluster")
 
 

@@ -143,12 +143,17 @@ def _strip(name: str) -> str:
     return name.strip('"')
 
 
-def check_block(body: dict[str, Any], schema: dict[str, Any], where: str) -> Iterator[str]:
-    """Yield one problem per unknown argument or missing required argument in ``body``."""
+def check_block(
+    body: dict[str, Any], schema: dict[str, Any], where: str, *, top: bool = True
+) -> Iterator[str]:
+    """Yield one problem per unknown argument or missing required argument in ``body``.
+
+    Meta-arguments (count, for_each, ...) exist only at the top of a resource: a nested block's
+    ``count`` (e.g. a Cloud Armor rate_limit_threshold) is an ordinary argument."""
     present: set[str] = set()
     for raw_key, value in body.items():
         key = _strip(raw_key)
-        if key.startswith("__") or key in META_ARGUMENTS:
+        if key.startswith("__") or (top and key in META_ARGUMENTS):
             continue
         if key == "dynamic":
             for block in value if isinstance(value, list) else [value]:
@@ -173,7 +178,7 @@ def _check_child(key: str, value: Any, schema: dict[str, Any], where: str) -> It
     items = value if isinstance(value, list) else [value]
     for item in items:
         if isinstance(item, dict):
-            yield from check_block(item, nested, f"{where}.{key}")
+            yield from check_block(item, nested, f"{where}.{key}", top=False)
 
 
 def main(argv: list[str]) -> int:

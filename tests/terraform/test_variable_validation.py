@@ -47,6 +47,12 @@ VALID: dict[str, dict[str, Any]] = {
         "name_prefix": "sreplat-dev",
         "artifact_registry_repository": {"location": "asia-south1", "name": "sreplat"},
     },
+    "modules/observability_iam": {"project_id": "acme-sre-dev", "name_prefix": "sreplat-dev"},
+    "modules/private_google_apis": {
+        "project_id": "acme-sre-dev",
+        "zone_name": "sreplat-dev-googleapis",
+        "network": "projects/acme-sre-dev/global/networks/sreplat-dev",
+    },
     "stacks/foundation": {
         "project_id": "acme-sre-dev",
         "region": "asia-south1",
@@ -99,7 +105,47 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("modules/iam", {"workload_roles": {"api": ["roles/owner"]}}, "basic roles"),
     ("modules/iam", {"github_repository": "not a repo"}, "owner/name"),
     ("modules/iam", {"github_refs": ["main"]}, "full ref"),
+    (
+        "modules/iam",
+        {
+            "github_repository": "acme/platform",
+            "github_repository_owner_id": "2",
+            "github_environments": ["prod"],
+        },
+        "github_repository_id must be",
+    ),
+    (
+        "modules/iam",
+        {
+            "github_repository": "acme/platform",
+            "github_repository_id": "acme/platform",
+            "github_repository_owner_id": "2",
+            "github_environments": ["prod"],
+        },
+        "numeric id",
+    ),
+    (
+        "modules/iam",
+        {
+            "github_repository": "acme/platform",
+            "github_repository_id": "1",
+            "github_repository_owner_id": "2",
+        },
+        "at least one GitHub environment",
+    ),
+    ("modules/iam", {"github_events": ["push", "pull_request_target"]}, "never allowed to deploy"),
     ("modules/iam", {"name_prefix": "a-much-too-long-prefix-for-ids"}, "3-21"),
+    ("modules/iam", {"state_bucket": {"name": "b-tfstate", "prefix": "/sreplat/dev/"}}, "relative prefix"),
+    ("modules/iam", {"state_bucket": {"name": "b-tfstate", "prefix": "sreplat/dev'x"}}, "relative prefix"),
+    (
+        "modules/ingress",
+        {"cloud_armor": {"enabled": True, "process_requests_per_minute": 0}},
+        "between 1 and",
+    ),
+    ("modules/artifact_registry", {"release_tag_prefix": "Release"}, "release_tag_prefix must be"),
+    ("modules/observability_iam", {"name_prefix": "a-much-too-long-prefix-for-ids"}, "3-22"),
+    ("modules/observability_iam", {"kubernetes_namespace": "Sreplat"}, "Kubernetes namespace"),
+    ("modules/private_google_apis", {"network": "sreplat-dev"}, "self link or ID"),
     ("stacks/foundation", {"env_name": "Production"}, "env_name must be"),
     ("stacks/cluster", {"foundation_state_prefix": "/abs"}, "relative path"),
 ]

@@ -56,6 +56,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
         *SHARED_TOOLS,
     ),
     "sreplat.pipeline": (),
+    "sreplat.slo": (),  # SLOs as data → recording and alerting rules: a pure generator
     "sreplat.tools": SHARED_TOOLS,
     "sreplat.tools.local": SHARED_TOOLS,
     "sreplat.tools.gcp": (*SHARED_TOOLS, "sreplat.tools.images"),  # Cloud Build is an image builder

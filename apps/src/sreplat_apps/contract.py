@@ -7,9 +7,11 @@ document and the behaviour cannot drift apart.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import accumulate
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, RootModel
@@ -19,18 +21,32 @@ IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$"
 MAX_PAYLOAD_DEPTH = 32
 
 
-def _integral_float_to_int(value: object) -> object:
-    # JSON has one number type: 5.0 is the integer 5 (JSON Schema agrees), 5.5 is not.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+class IntegralFloat(float):
+    """A JSON number written as an integer with a zero fraction, ``5.0``: JSON Schema 2020-12
+    (OpenAPI 3.1's) counts it an integer, so ``/openapi.json`` promises to take it as one."""
 
 
-JsonInt = Annotated[int, BeforeValidator(_integral_float_to_int)]
+_INTEGRAL_LITERAL = re.compile(r"-?[0-9]+\.0+")
+
+
+def parse_json_float(literal: str) -> float:
+    """``parse_float`` of the request decoder: marks the integral literals, so that integer fields
+    take ``5.0`` but not what only rounds to an integer (``1.0000000000000001``, ``1e-400``) nor
+    an exponent form (``1e3``)."""
+    value = float(literal)
+    return IntegralFloat(value) if _INTEGRAL_LITERAL.fullmatch(literal) else value
+
+
+def _integral_literal_to_int(value: object) -> object:
+    return int(value) if isinstance(value, IntegralFloat) else value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral_literal_to_int)]
 
 
 class _Input(BaseModel):
-    # Strict: JSON types are taken as they are ("5" is not an integer), unknown keys are refused.
+    # Strict: JSON types are taken as they are ("5" is not an integer, nor is 5.5 or 1e3), unknown
+    # keys are refused.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
@@ -146,19 +162,18 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 
-def json_depth(value: object, limit: int = MAX_PAYLOAD_DEPTH) -> int:
-    """Nesting depth of a parsed JSON value, counting stops once past ``limit``."""
-    depth = 0
-    level: list[object] = [value]
-    while level and depth <= limit:
-        children: list[object] = []
-        for item in level:
-            if isinstance(item, dict):
-                children.extend(item.values())
-            elif isinstance(item, list):
-                children.extend(item)
-        if not children:
-            break
-        depth += 1
-        level = children
-    return depth
+# A JSON string (escapes included): brackets inside one do not nest anything.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+_NESTING = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def nested_deeper_than(text: str, limit: int = MAX_PAYLOAD_DEPTH) -> bool:
+    """Whether a JSON text nests arrays and objects more than ``limit`` levels deep (the top-level
+    object is level 1). Found from the text alone, before it is parsed, so however deep the
+    document, nothing recurses into it. Each step runs in C: a regular expression, then
+    ``accumulate``/``max`` over the brackets."""
+    if text.count("[") + text.count("{") <= limit:
+        return False  # the usual case: too few brackets to be too deep, whatever the strings hold
+    brackets = _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_NESTING.__getitem__, brackets)), default=0) > limit

@@ -49,20 +49,27 @@ class Enqueued:
     created: bool  # False: an earlier request with the same Idempotency-Key made this job
 
 
-def connect(settings: Settings, *, client_name: str, retries: int = 1) -> Redis:
+def connect(settings: Settings, *, client_name: str, retries: int = 1, retry_timeouts: bool = True) -> Redis:
     """A Redis client with short timeouts: a dead Redis must give a 503 quickly, not a hang.
 
     ``retries=1`` lets a pooled connection that Redis closed (restart) be replaced transparently.
+    ``retry_timeouts=False`` (the API): a timeout is not retried, so a call that hangs costs one
+    ``redis_timeout_seconds``, not one per attempt; a refused or reset connection still is.
     """
     from redis import Redis
     from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
     from redis.retry import Retry
 
+    errors: tuple[type[Exception], ...] = (RedisConnectionError,)
+    if retry_timeouts:
+        errors += (RedisTimeoutError, TimeoutError)
     return Redis.from_url(
         settings.redis_url,
         socket_connect_timeout=settings.redis_timeout_seconds,
         socket_timeout=settings.redis_timeout_seconds,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries, supported_errors=errors),
         health_check_interval=30,
         client_name=client_name,
     )
@@ -89,15 +96,26 @@ class _PinnedConnection(threading.local):
 
 
 class JobStore:
+    """Every Redis call of the API, each behind the process's circuit breaker (``circuit``)."""
+
     def __init__(self, settings: Settings, connection: Redis) -> None:
+        from sreplat_apps.circuit import RedisCircuit
+
         self.settings = settings
         self.connection = connection
         self.queue = make_queue(settings, connection)
+        self.circuit = RedisCircuit(connection.ping)
         self._templates: dict[str, dict[EncodableT, EncodableT]] = {}
         self._pinned = _PinnedConnection()
 
     def enqueue(
         self, request: TaskRequest, *, idempotency_key: str | None, trace_context: dict[str, str]
+    ) -> Enqueued:
+        with self.circuit.guard():
+            return self._enqueue(request, idempotency_key, trace_context)
+
+    def _enqueue(
+        self, request: TaskRequest, idempotency_key: str | None, trace_context: dict[str, str]
     ) -> Enqueued:
         spec = TASKS[request.task]
         meta: dict[str, Any] = {"task": spec.name, "trace": trace_context}
@@ -247,6 +265,10 @@ class JobStore:
         return Enqueued(job.id, created=False)
 
     def get(self, job_id: str) -> JobView | None:
+        with self.circuit.guard():
+            return self._get(job_id)
+
+    def _get(self, job_id: str) -> JobView | None:
         from rq.exceptions import DeserializationError, NoSuchJobError
         from rq.job import Job
 
@@ -274,10 +296,12 @@ class JobStore:
         )
 
     def ping(self) -> None:
-        self.connection.ping()
+        with self.circuit.guard():
+            self.connection.ping()
 
     def depth(self) -> int:
-        return int(self.queue.count)
+        with self.circuit.guard():
+            return int(self.queue.count)
 
 
 _MULTI = b"*1\r\n$5\r\nMULTI\r\n"

@@ -8,16 +8,20 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TypeVar
 
 from sreplat_apps.boot import paths
+from sreplat_apps.telemetry.otel_config import TracingConfig
 
 _T = TypeVar("_T")
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_HOST_RE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[?[0-9A-Fa-f:.]+\]?)$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# A project ID (6-30 characters), optionally domain-scoped ("example.com:my-project").
+_PROJECT_RE = re.compile(r"^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 
 
 class SettingsError(ValueError):
@@ -42,6 +46,7 @@ class Settings:
     runtime_dir: Path = Path("/tmp/sreplat")  # noqa: S108  (replaced by from_env: $TMPDIR/sreplat)
     log_level: str = "INFO"
     worker_metrics_port: int = 9100
+    worker_metrics_host: str = "0.0.0.0"  # noqa: S104  (scraped from other pods; local: 127.0.0.1)
     # Job lifecycle. The idempotency window of POST /process is the life of the job record:
     # result_ttl after success, failure_ttl after failure.
     result_ttl: int = 3600
@@ -55,6 +60,10 @@ class Settings:
     maintenance_seconds: int = 15
     scheduler_seconds: int = 1
     redis_timeout_seconds: float = 2.0
+    # Observability: the Google Cloud project of Cloud Logging's trace field
+    # (GOOGLE_CLOUD_PROJECT; empty: none) and the standard OTEL_* export/sampling variables.
+    gcp_project: str = ""
+    tracing: TracingConfig = field(default_factory=TracingConfig)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -71,6 +80,7 @@ class Settings:
             worker_metrics_port=reader.get(
                 "WORKER_METRICS_PORT", cls.worker_metrics_port, _int_between(0, 65535)
             ),
+            worker_metrics_host=reader.get("WORKER_METRICS_HOST", cls.worker_metrics_host, _host),
             result_ttl=reader.get("SREPLAT_RESULT_TTL", cls.result_ttl, _int_between(1, 365 * 86400)),
             failure_ttl=reader.get("SREPLAT_FAILURE_TTL", cls.failure_ttl, _int_between(1, 365 * 86400)),
             retry_max=reader.get("SREPLAT_RETRY_MAX", cls.retry_max, _int_between(0, 100)),
@@ -90,6 +100,8 @@ class Settings:
             redis_timeout_seconds=reader.get(
                 "SREPLAT_REDIS_TIMEOUT_SECONDS", cls.redis_timeout_seconds, _float_between(0.05, 60)
             ),
+            gcp_project=reader.get("GOOGLE_CLOUD_PROJECT", "", _project),
+            tracing=_tracing(environ),
         )
         return settings
 
@@ -114,6 +126,12 @@ def _redis_url(raw: str) -> str:
     return raw
 
 
+def _host(raw: str) -> str:
+    if not _HOST_RE.match(raw):
+        raise ValueError("expected an IP address or a host name")
+    return raw
+
+
 def _queue_name(raw: str) -> str:
     if not _QUEUE_RE.match(raw):
         raise ValueError("expected 1-64 letters, digits or . _ : -")
@@ -124,6 +142,19 @@ def _release(raw: str) -> str:
     if len(raw) > 128 or not raw.isprintable():
         raise ValueError("expected at most 128 printable characters")
     return raw
+
+
+def _project(raw: str) -> str:
+    if not _PROJECT_RE.match(raw):
+        raise ValueError("expected a Google Cloud project ID (6-30 lowercase letters, digits or hyphens)")
+    return raw
+
+
+def _tracing(environ: Mapping[str, str]) -> TracingConfig:
+    try:
+        return TracingConfig.from_env(environ)
+    except ValueError as exc:  # the message already names the variable and its value
+        raise SettingsError(str(exc)) from None
 
 
 def _log_level(raw: str) -> str:

@@ -5,7 +5,8 @@ lives in one place:
 
 1. load and validate the environment (``ConfigError`` → exit 2, nothing created);
 2. let the target validate the request (ports, SHA...) — still nothing created;
-3. for a mutating verb: take the environment lock (exit 4 if held), open the run log and print
+3. for a mutating verb: take the environment lock the target supplies (exit 4 if held), open the
+   run log and print
    its path, run the pipeline with checkpoints, events to the renderer and the log;
 4. render the report; ``execute`` maps errors to exit codes (the one translator of DESIGN §6).
 """
@@ -118,18 +119,19 @@ class Session:
         """
         from sreplat.cli.runlog import RunLog
         from sreplat.pipeline.checkpoints import Checkpoints
-        from sreplat.pipeline.lock import EnvironmentLock
         from sreplat.pipeline.runner import run_pipeline
         from sreplat.targets.base import OperationReport
 
         env = self.environment
-        lock = EnvironmentLock(env.state_dir, env.name)
-        lock.acquire(f"sreplat {self.verb}")
+        lock = self.target.run_lock()
+        note = lock.acquire(f"sreplat {self.verb}")
         try:
             self.run_log = (
                 RunLog(log_file) if log_file else RunLog.create(env.state_dir / RUNS_DIR, self.verb)
             )
             self.start(self.run_log.path)
+            if note:
+                self.renderer.notice(note, env=env.name)
             log.info("sreplat %s of %s (target %s), pid %d", self.verb, env.name, env.target, os.getpid())
             checkpoints = Checkpoints.in_dir(
                 env.state_dir / CHECKPOINTS_DIR, pipeline=pipeline.name, fingerprint=pipeline.fingerprint

@@ -1,8 +1,11 @@
 """The per-environment lock: one mutating run (bootstrap, deploy, destroy) per environment.
 
-An advisory ``flock`` on ``<state dir>/lock``; the holder writes who it is into the file, so a
-second run fails at once with ``LockHeld`` (exit 4) naming the holder. The kernel drops the lock
-when the holder dies, so a crashed run never leaves a stale lock behind.
+``RunLock`` is what the CLI session takes around a run; each target supplies its own
+(``Target.run_lock``). ``EnvironmentLock`` is the one for an environment that lives on this
+machine: an advisory ``flock`` on ``<state dir>/lock``; the holder writes who it is into the file,
+so a second run fails at once with ``LockHeld`` (exit 4) naming the holder. The kernel drops the
+lock when the holder dies, so a crashed run never leaves a stale lock behind. (The gcp target's
+lock is an object in its state bucket: ``tools/gcp/gcs_lock.py``.)
 """
 
 from __future__ import annotations
@@ -16,11 +19,21 @@ import socket
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from sreplat.errors import LockHeld
 
 LOCK_FILE_NAME = "lock"
+
+
+class RunLock(Protocol):
+    """One mutating run per environment: ``acquire`` raises ``LockHeld`` (exit 4, naming the
+    holder) when another run has it, and may return a note for the user (a stale lock it took
+    over); ``release`` gives it back and never raises."""
+
+    def acquire(self, purpose: str) -> str | None: ...
+
+    def release(self) -> None: ...
 
 
 class EnvironmentLock:

@@ -19,6 +19,8 @@ confirmation prompts, rendering — so a target only describes *what* to do:
 ``status_checks()``        ``Check``\\ s run concurrently, each with its own timeout
 ``doctor_checks()``        ``Check``\\ s of prerequisites, each finding with a fix ``hint``
 ``exists()``               whether there is anything to destroy/report (cheap, read-only)
+``run_lock()``             the environment lock the session holds around a mutating run
+                           (default: a file lock in the state dir)
 =========================  ==================================================================
 
 Building a pipeline or a check list must not touch anything: ``plan``/``--dry-run`` build them
@@ -45,6 +47,7 @@ from sreplat.pipeline.step import Pipeline
 
 if TYPE_CHECKING:
     from sreplat.config import Environment
+    from sreplat.pipeline.lock import RunLock
     from sreplat.targets import Seams
     from sreplat.tools.signatures import TrustFiles
     from sreplat.tools.signatures import Verdict as SignatureVerdict
@@ -110,6 +113,13 @@ class Target(ABC):
         flags = [name for name, on in (("--allow-dirty", allow_dirty), ("--recover", recover)) if on]
         if flags:
             raise unsupported(self.name, " and ".join(flags))
+
+    def run_lock(self) -> RunLock:
+        """The lock of one mutating run (bootstrap, deploy, destroy) of this environment: the
+        session takes it after validation and releases it when the run ends, however it ends."""
+        from sreplat.pipeline.lock import EnvironmentLock
+
+        return EnvironmentLock(self.env.state_dir, self.env.name)
 
     # --- pipelines ---------------------------------------------------------------------------
 

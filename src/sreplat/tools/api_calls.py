@@ -49,6 +49,11 @@ class AlreadyExists(OperationFailed):
     """A create found the name taken (HTTP 409)."""
 
 
+class PreconditionFailed(OperationFailed):
+    """A conditional request found the resource in another state than the one it was made for
+    (HTTP 412): another writer got there first."""
+
+
 class Deadline:
     """A point in time by which a call (all its attempts and waits) must be done; with a cancel
     token, also a wait that Ctrl-C ends (``Interrupted``)."""

@@ -92,6 +92,26 @@ def first_parent(repo: Path, sha: str) -> str | None:
     return parent if result.returncode == 0 and FULL_SHA.match(parent) else None
 
 
+def changed_paths(repo: Path, under: str) -> list[str]:
+    """Paths under ``under`` (repository-relative) that differ from HEAD: modified or deleted in
+    the work tree, staged, or untracked and not ignored (``.gitignore``). Renames give both names."""
+    result = _git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", under.strip("/"))
+    fields = result.stdout.split("\0")
+    paths: list[str] = []
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        status, path = entry[:2], entry[3:]
+        paths.append(path)
+        if "R" in status or "C" in status:  # -z: the original name follows as its own field
+            paths.append(fields[i])
+            i += 1
+    return paths
+
+
 def is_dirty(repo: Path, *, include_untracked: bool = True) -> bool:
     """Whether the work tree differs from HEAD (modified, staged or, by default, untracked files)."""
     untracked = "normal" if include_untracked else "no"

@@ -37,9 +37,12 @@ module "dns" {
 module "iam" {
   source = "../../modules/iam"
 
-  project_id        = var.project_id
-  name_prefix       = "example"
-  github_repository = "acme/platform"
+  project_id                 = var.project_id
+  name_prefix                = "example"
+  github_repository          = "acme/platform"
+  github_repository_id       = "123456789"
+  github_repository_owner_id = "987654321"
+  github_environments        = ["prod"]
   artifact_registry_repository = {
     location = var.region
     name     = module.registry.repository_id

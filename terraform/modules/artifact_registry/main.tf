@@ -18,7 +18,20 @@ resource "google_artifact_registry_repository" "this" {
 
   cleanup_policy_dry_run = false
 
-  # KEEP wins over DELETE: the newest versions survive whatever their age.
+  # KEEP wins over DELETE. Every image a recorded release uses (rollback targets) carries a
+  # "<release_tag_prefix><sha>" tag, added by sreplat when it records the release: kept whatever
+  # its age or how many builds came after it.
+  cleanup_policies {
+    id     = "keep-released"
+    action = "KEEP"
+
+    condition {
+      tag_state    = "TAGGED"
+      tag_prefixes = [var.release_tag_prefix]
+    }
+  }
+
+  # The newest versions survive whatever their age.
   cleanup_policies {
     id     = "keep-recent"
     action = "KEEP"

@@ -39,6 +39,17 @@ variable "keep_recent_versions" {
   }
 }
 
+variable "release_tag_prefix" {
+  type        = string
+  description = "Tag prefix of released images: sreplat tags each image of a recorded release <prefix><git-sha>, and the cleanup never deletes a version carrying such a tag."
+  default     = "release-"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_.-]{0,63}$", var.release_tag_prefix))
+    error_message = "release_tag_prefix must be a valid start of a Docker tag: lowercase letters, digits, '_', '.', '-', starting with a letter."
+  }
+}
+
 variable "untagged_max_age_days" {
   type        = number
   description = "Untagged versions (leftovers of multi-arch or failed pushes) are deleted once older than this."
@@ -52,7 +63,7 @@ variable "untagged_max_age_days" {
 
 variable "tagged_max_age_days" {
   type        = number
-  description = "Tagged versions older than this are deleted, except the keep_recent_versions newest."
+  description = "Tagged versions older than this are deleted, except the keep_recent_versions newest and released ones."
   default     = 90
 
   validation {

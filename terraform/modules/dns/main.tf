@@ -37,3 +37,10 @@ resource "google_dns_record_set" "api" {
   ttl          = var.record_ttl
   rrdatas      = [var.ingress_address]
 }
+
+# The zone's DNSSEC keys: the key-signing key's DS record goes to the registrar (or parent zone)
+# beside the NS records, or resolvers that validate cannot trust the zone's answers.
+data "google_dns_keys" "this" {
+  project      = var.project_id
+  managed_zone = google_dns_managed_zone.this.id
+}

@@ -17,3 +17,8 @@ output "api_hostname" {
   description = "Fully qualified host name of the API, without the trailing dot."
   value       = trimsuffix(google_dns_record_set.api.name, ".")
 }
+
+output "ds_record" {
+  description = "DS record of the zone's active key-signing key, to give the registrar (DNSSEC) beside the name servers."
+  value       = one([for key in data.google_dns_keys.this.key_signing_keys : key.ds_record if key.is_active])
+}

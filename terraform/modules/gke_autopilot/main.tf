@@ -32,7 +32,18 @@ resource "google_container_cluster" "this" {
     }
   }
 
-  # Always present: with no cidr_blocks, nothing outside the VPC reaches the control plane.
+  # The way in from a laptop or a GitHub-hosted runner: the DNS-based endpoint
+  # (<uid>.<region>.gke.goog), reachable from anywhere that reaches Google APIs, where IAM
+  # (container.clusters.connect, in roles/container.clusterViewer and up) is checked before the
+  # request reaches the API server, then Kubernetes RBAC. No network allowlist to keep current.
+  control_plane_endpoints_config {
+    dns_endpoint_config {
+      allow_external_traffic = true
+    }
+  }
+
+  # The IP-based endpoint: always restricted. With no cidr_blocks (the default) nothing outside
+  # the VPC reaches it; master_authorized_networks (sreplat.toml) can open it to given networks.
   master_authorized_networks_config {
     gcp_public_cidrs_access_enabled = false
 

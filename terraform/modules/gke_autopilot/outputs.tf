@@ -19,6 +19,11 @@ output "endpoint" {
   sensitive   = true
 }
 
+output "dns_endpoint" {
+  description = "Fully qualified name of the DNS-based control-plane endpoint (<uid>.<region>.gke.goog); clients connect to https://<it> with a Google access token, IAM-gated."
+  value       = google_container_cluster.this.control_plane_endpoints_config[0].dns_endpoint_config[0].endpoint
+}
+
 output "ca_certificate" {
   description = "Base64 CA certificate of the control plane."
   value       = google_container_cluster.this.master_auth[0].cluster_ca_certificate

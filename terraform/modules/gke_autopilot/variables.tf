@@ -64,7 +64,7 @@ variable "master_authorized_networks" {
     cidr_block   = string
     display_name = string
   }))
-  description = "Networks allowed to reach the control plane's public endpoint. Empty: none, only private access (from the VPC)."
+  description = "Networks allowed to reach the control plane's IP-based public endpoint. Empty: none from outside the VPC (the DNS-based endpoint, IAM-gated, is the way in)."
   default     = []
 
   validation {

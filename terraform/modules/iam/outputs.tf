@@ -24,6 +24,16 @@ output "deployer_service_account_email" {
   value       = google_service_account.deployer.email
 }
 
+output "build_service_account_email" {
+  description = "Email of the Cloud Build service account (a build's serviceAccount: projects/<p>/serviceAccounts/<email>)."
+  value       = google_service_account.build.email
+}
+
+output "state_objects" {
+  description = "Object names in the state bucket the deployer may read (stacks: prefixes) and write (release, lock); null without state_bucket."
+  value       = local.state_objects
+}
+
 output "workload_identity_provider" {
   description = "Full name of the GitHub OIDC provider (workload_identity_provider of google-github-actions/auth); null without github_repository."
   value       = one(google_iam_workload_identity_pool_provider.github[*].name)

@@ -23,3 +23,17 @@ variable "labels" {
   description = "Labels put on the address."
   default     = {}
 }
+
+variable "cloud_armor" {
+  type = object({
+    enabled                     = optional(bool, false)
+    process_requests_per_minute = optional(number, 600)
+  })
+  description = "Optional Cloud Armor policy for the API's backend: a per-client-IP limit of POST /process requests per minute (over it: 429). Off by default (a policy and its rules are billed monthly)."
+  default     = {}
+
+  validation {
+    condition     = var.cloud_armor.process_requests_per_minute >= 1 && var.cloud_armor.process_requests_per_minute <= 100000 && floor(var.cloud_armor.process_requests_per_minute) == var.cloud_armor.process_requests_per_minute
+    error_message = "cloud_armor.process_requests_per_minute must be a whole number between 1 and 100000."
+  }
+}

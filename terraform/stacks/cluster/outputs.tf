@@ -14,6 +14,11 @@ output "cluster_endpoint" {
   sensitive   = true
 }
 
+output "cluster_dns_endpoint" {
+  description = "DNS-based control-plane endpoint (FQDN, no scheme): sreplat's Kubernetes and Helm clients connect to https://<it>, authenticated by a Google access token and gated by IAM container.clusters.connect."
+  value       = module.gke.dns_endpoint
+}
+
 output "cluster_ca_certificate" {
   description = "Base64 CA certificate of the control plane."
   value       = module.gke.ca_certificate

@@ -53,7 +53,7 @@ variable "master_authorized_networks" {
     cidr_block   = string
     display_name = string
   }))
-  description = "Networks allowed to reach the control plane's public endpoint; empty: only private access."
+  description = "Networks allowed to reach the control plane's IP-based endpoint (sreplat.toml: master_authorized_networks); empty: none from outside the VPC, clients use the DNS-based endpoint."
   default     = []
 }
 

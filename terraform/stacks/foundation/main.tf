@@ -9,6 +9,8 @@ locals {
     "dns.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
     "sts.googleapis.com",
   ])
 }
@@ -52,9 +54,10 @@ module "registry" {
 module "ingress" {
   source = "../../modules/ingress"
 
-  project_id = var.project_id
-  name       = "${local.prefix}-ingress"
-  labels     = local.labels
+  project_id  = var.project_id
+  name        = "${local.prefix}-ingress"
+  labels      = local.labels
+  cloud_armor = var.cloud_armor
 
   depends_on = [google_project_service.apis]
 }
@@ -75,14 +78,43 @@ module "dns" {
 module "iam" {
   source = "../../modules/iam"
 
-  project_id        = var.project_id
-  name_prefix       = local.prefix
-  github_repository = var.github_repository
-  github_refs       = var.github_refs
+  project_id                 = var.project_id
+  name_prefix                = local.prefix
+  github_repository          = var.github_repository
+  github_repository_id       = var.github_repository_id
+  github_repository_owner_id = var.github_repository_owner_id
+  github_environments        = var.github_environments == null ? [var.env_name] : var.github_environments
+  github_refs                = var.github_refs
   artifact_registry_repository = {
     location = var.region
     name     = module.registry.repository_id
   }
+  state_bucket = var.state_bucket == null ? null : {
+    name   = var.state_bucket
+    prefix = coalesce(var.state_prefix, "sreplat/${var.env_name}")
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# Observability: the collector's and the Managed Prometheus frontend's identities, and Google APIs
+# at fixed addresses so the platform chart's NetworkPolicies can allow them and nothing else.
+module "observability_iam" {
+  source = "../../modules/observability_iam"
+
+  project_id  = var.project_id
+  name_prefix = local.prefix
+
+  depends_on = [google_project_service.apis]
+}
+
+module "private_google_apis" {
+  source = "../../modules/private_google_apis"
+
+  project_id = var.project_id
+  zone_name  = "${local.prefix}-googleapis"
+  network    = module.network.network_self_link
+  labels     = local.labels
 
   depends_on = [google_project_service.apis]
 }

@@ -51,6 +51,16 @@ output "ingress_address_name" {
   value       = module.ingress.name
 }
 
+output "ssl_policy_name" {
+  description = "TLS policy (TLS >= 1.2, MODERN) for the HTTPS proxy: the api chart's ingress.sslPolicy."
+  value       = module.ingress.ssl_policy_name
+}
+
+output "security_policy_name" {
+  description = "Cloud Armor policy for the API's backend (the api chart's backendConfig.securityPolicy); null when cloud_armor is off."
+  value       = module.ingress.security_policy_name
+}
+
 output "api_hostname" {
   description = "Host name of the API (api.<domain>)."
   value       = module.dns.api_hostname
@@ -66,14 +76,29 @@ output "dns_name_servers" {
   value       = module.dns.name_servers
 }
 
+output "dns_ds_record" {
+  description = "DS record to give the registrar beside the name servers (DNSSEC)."
+  value       = module.dns.ds_record
+}
+
 output "workload_service_accounts" {
   description = "Workload (api, worker) -> Google service account email for its Kubernetes service account annotation."
   value       = module.iam.workload_service_accounts
 }
 
 output "workload_identity_bindings" {
-  description = "Which Kubernetes service account acts as which Google service account (bound by the cluster stack)."
-  value       = module.iam.workload_identity_bindings
+  description = "Which Kubernetes service account acts as which Google service account (bound by the cluster stack): the apps' and the observability pieces'."
+  value       = merge(module.iam.workload_identity_bindings, module.observability_iam.workload_identity_bindings)
+}
+
+output "observability_service_accounts" {
+  description = "Google service account emails of the platform chart's collector (roles/cloudtrace.agent) and Managed Prometheus frontend (roles/monitoring.viewer): collector.gcpServiceAccount and grafana.gmpFrontend.gcpServiceAccount."
+  value       = module.observability_iam.service_accounts
+}
+
+output "google_apis_cidr" {
+  description = "Where *.googleapis.com resolves inside the VPC (private.googleapis.com): the platform chart's googleApis.cidrs."
+  value       = module.private_google_apis.cidr
 }
 
 output "node_service_account_email" {
@@ -84,6 +109,16 @@ output "node_service_account_email" {
 output "deployer_service_account_email" {
   description = "Service account CI deploys as."
   value       = module.iam.deployer_service_account_email
+}
+
+output "build_service_account_email" {
+  description = "Service account Cloud Build runs as (the fallback image builder passes it as the build's serviceAccount)."
+  value       = module.iam.build_service_account_email
+}
+
+output "state_objects" {
+  description = "State bucket objects the CI deployer may read (stack prefixes) and write (release record, environment lock); null without state_bucket."
+  value       = module.iam.state_objects
 }
 
 output "workload_identity_provider" {

@@ -50,10 +50,40 @@ variable "github_repository" {
   default     = null
 }
 
+variable "github_repository_id" {
+  type        = string
+  description = "Numeric id of github_repository (GitHub API repos/<owner>/<name> .id); required with it. The federation trusts this id, not the name (sreplat.toml: github_repository_id)."
+  default     = null
+}
+
+variable "github_repository_owner_id" {
+  type        = string
+  description = "Numeric id of the repository's owner (GitHub API .owner.id); required with github_repository (sreplat.toml: github_repository_owner_id)."
+  default     = null
+}
+
+variable "github_environments" {
+  type        = list(string)
+  description = "GitHub environments whose jobs may deploy this environment; null: one named like the sreplat environment (env_name)."
+  default     = null
+}
+
 variable "github_refs" {
   type        = list(string)
   description = "Git refs allowed to deploy from GitHub Actions."
   default     = ["refs/heads/main"]
+}
+
+variable "state_bucket" {
+  type        = string
+  description = "The GCS bucket holding this stack's state (the one sreplat creates; -backend-config=bucket). Given: the CI deployer and the build account get their object-level grants there. Null: none."
+  default     = null
+}
+
+variable "state_prefix" {
+  type        = string
+  description = "This environment's prefix in the state bucket (sreplat.toml: state_prefix); null: sreplat/<env_name>."
+  default     = null
 }
 
 variable "network" {
@@ -73,6 +103,15 @@ variable "image_retention" {
     tagged_max_age_days   = optional(number, 90)
   })
   description = "Cleanup of the image repository: versions always kept, ages after which untagged and tagged versions go."
+  default     = {}
+}
+
+variable "cloud_armor" {
+  type = object({
+    enabled                     = optional(bool, false)
+    process_requests_per_minute = optional(number, 600)
+  })
+  description = "Optional Cloud Armor policy on the API (sreplat.toml: cloud_armor): a per-client-IP rate limit on POST /process."
   default     = {}
 }
 

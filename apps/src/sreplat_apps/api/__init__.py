@@ -29,7 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from sreplat_apps.jobs import JobStore, connect
     from sreplat_apps.telemetry import logs
 
-    logs.setup("api", settings.log_level)
+    logs.setup("api", settings.log_level, project=settings.gcp_project)
     app = Flask(__name__)
     app.config.update(
         SREPLAT_SETTINGS=settings,
@@ -37,7 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         SPAN_EXPORTERS=options.pop("SPAN_EXPORTERS", ()),
     )
     app.config.update(options)
-    connection = options.get("REDIS") or connect(settings, client_name="sreplat-api")
+    connection = options.get("REDIS") or connect(settings, client_name="sreplat-api", retry_timeouts=False)
     app.extensions["sreplat.jobs"] = JobStore(settings, connection)
     app.extensions["sreplat.openapi"] = json.dumps(
         openapi.build(settings.release, settings.max_body_bytes), indent=2

@@ -83,6 +83,12 @@ def _redis_down(exc: Exception) -> Response:
     return error_response(redis_unavailable())
 
 
+def _circuit_open(exc: Exception) -> Response:
+    # The failure that opened the circuit was logged; one line per refused request is noise.
+    log.debug("redis circuit open: %s", exc)
+    return error_response(redis_unavailable())
+
+
 def _unexpected(exc: Exception) -> Response:
     log.exception("unhandled error")
     return error_response(ApiError(500, "internal_error", "internal error"))
@@ -92,9 +98,12 @@ def _handlers() -> list[tuple[type[Exception], Callable[[Any], Response]]]:
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
+    from sreplat_apps.circuit import CircuitOpen
+
     return [
         (ApiError, error_response),
         (HTTPException, _http_error),
+        (CircuitOpen, _circuit_open),
         (RedisConnectionError, _redis_down),
         (RedisTimeoutError, _redis_down),
         (Exception, _unexpected),

@@ -3,19 +3,18 @@
 Flask's request cycle (request and app contexts, URL matching, signals, hooks, a ``Response``
 object and its header processing) costs about as much CPU as the request's own work. This WSGI
 middleware (installed on ``app.wsgi_app``, the way Flask documents middleware) takes the one
-request that carries traffic — a POST to ``/process`` with a ``Content-Length`` — and calls what
-the Flask route calls: ``routes.submit`` for the contract, ``RequestTelemetry`` for the span,
-metrics and log line, ``errors.response_for`` for every refusal. Anything else (other routes,
-chunked bodies) goes to Flask unchanged. Tests drive both ways (tests/apps/test_hotpath.py).
+request that carries traffic — a POST to ``/process`` — and calls what the Flask route calls:
+``routes.read_body`` and ``routes.submit`` for the contract, ``RequestTelemetry`` for the span,
+metrics and log line, ``errors.response_for`` for every refusal. Anything else (other routes and
+methods) goes to Flask unchanged. Tests drive both ways (tests/apps/test_hotpath.py).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import parse_options_header
 
 from sreplat_apps.api import errors, routes
@@ -47,29 +46,23 @@ class HotPath:
         self.max_body_bytes = settings.max_body_bytes
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        length = environ.get("CONTENT_LENGTH", "")
-        if (
-            environ.get("PATH_INFO") != ROUTE
-            or environ.get("REQUEST_METHOD") != "POST"
-            or not (length.isascii() and length.isdigit())
-            or "HTTP_TRANSFER_ENCODING" in environ
-        ):
+        if environ.get("PATH_INFO") != ROUTE or environ.get("REQUEST_METHOD") != "POST":
             return self.flask_wsgi_app(environ, start_response)
-        return self._process(environ, start_response, int(length))
+        return self._process(environ, start_response)
 
-    def _process(
-        self, environ: WSGIEnvironment, start_response: StartResponse, length: int
-    ) -> Iterable[bytes]:
+    def _process(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         telemetry = self.telemetry
         active = telemetry.begin("POST", ROUTE, ROUTE, environ, ENVIRON_GETTER)
+        limit = self.max_body_bytes
         try:
             try:
-                if length > self.max_body_bytes:
-                    raise routes.payload_too_large(self.max_body_bytes)
+                length = routes.content_length(environ)
+                if length is not None and length > limit:
+                    raise routes.payload_too_large(limit)
                 submission = routes.submit(
                     self.store,
                     _mimetype(environ.get("CONTENT_TYPE", "")),
-                    _reader(environ, length),
+                    lambda: routes.read_body(environ, limit),
                     environ.get("HTTP_IDEMPOTENCY_KEY"),
                 )
             except Exception as exc:
@@ -89,14 +82,3 @@ class HotPath:
             return [body]
         finally:
             telemetry.end(active)
-
-
-def _reader(environ: WSGIEnvironment, length: int) -> Callable[[], bytes]:
-    def read() -> bytes:
-        stream: Any = environ["wsgi.input"]
-        body: bytes = stream.read(length) if length else b""
-        if len(body) < length:
-            raise ClientDisconnected()  # as werkzeug's limited stream says it
-        return body
-
-    return read

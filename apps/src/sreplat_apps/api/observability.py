@@ -74,7 +74,9 @@ class RequestTelemetry:
     def init_app(self, app: Flask) -> None:
         settings: Settings = app.config["SREPLAT_SETTINGS"]
         exporters: Sequence[SpanExporter] = app.config.get("SPAN_EXPORTERS", ())
-        provider = tracing.build_provider("api", settings.release, extra_exporters=exporters)
+        provider = tracing.build_provider(
+            "api", settings.release, config=settings.tracing, extra_exporters=exporters
+        )
         self.tracer = provider.get_tracer(tracing.INSTRUMENTATION)
         metrics.BUILD_INFO.labels(settings.release, "api").set(1)
         app.before_request(self._start)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import ClientDisconnected
+from werkzeug.wsgi import get_content_length
 
 from sreplat_apps.api.errors import ApiError
 from sreplat_apps.api.observability import current_request
@@ -22,7 +24,8 @@ from sreplat_apps.contract import (
     Health,
     ProcessRequest,
     Ready,
-    json_depth,
+    nested_deeper_than,
+    parse_json_float,
 )
 from sreplat_apps.jobs import IdempotencyConflict, JobStore
 from sreplat_apps.settings import Settings
@@ -53,7 +56,7 @@ def _reject_constant(name: str) -> Any:
 
 
 # json.loads builds a decoder per call when given parse_constant; this one is built once.
-_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+_JSON = json.JSONDecoder(parse_constant=_reject_constant, parse_float=parse_json_float)
 
 
 @bp.before_app_request
@@ -72,13 +75,42 @@ def payload_too_large(limit: int) -> ApiError:
 @bp.post("/process")
 def process() -> Response:
     request = current_request()
+    limit = _settings().max_body_bytes
     submission = submit(
         _store(),
         request.mimetype,
-        lambda: request.get_data(cache=False),
+        lambda: read_body(request.environ, limit),
         request.headers.get("Idempotency-Key"),
     )
     return Response(submission.body, status=202, headers=submission.headers, mimetype="application/json")
+
+
+def content_length(environ: Mapping[str, Any]) -> int | None:
+    """As werkzeug's ``Request.content_length`` reads it: None for a chunked body."""
+    return get_content_length(environ)  # type: ignore[arg-type]  # typed for a dict environ
+
+
+def read_body(environ: Mapping[str, Any], limit: int) -> bytes:
+    """The request body (the Flask route and the hot path read it alike, not through werkzeug,
+    whose limited stream cannot tell a body of exactly ``limit`` bytes from a longer one).
+
+    With a Content-Length, that many bytes (the caller refused one over ``limit`` already).
+    Without one, a chunked body, which the server decodes and ends (``wsgi.input_terminated``):
+    at most ``limit`` bytes, a 413 past them. Neither: no body, as werkzeug's safe fallback.
+    """
+    stream = environ["wsgi.input"]
+    length = content_length(environ)
+    if length is not None:
+        body: bytes = stream.read(length) if length else b""
+        if len(body) < length:
+            raise ClientDisconnected()  # as werkzeug's limited stream says it
+        return body
+    if not environ.get("wsgi.input_terminated"):
+        return b""
+    body = stream.read(limit + 1)
+    if len(body) > limit:
+        raise payload_too_large(limit)
+    return body
 
 
 @dataclass(frozen=True)
@@ -100,11 +132,16 @@ def submit(
         raise ApiError(415, "unsupported_media_type", "send the body as Content-Type: application/json")
     body = read_body()  # only now: a 415 leaves the body unread
     try:
-        document = _JSON.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
-    except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "bad_json", f"the body is not valid JSON: {str(exc)[:200]}") from None
-    if json_depth(document) > MAX_PAYLOAD_DEPTH:
+        text = body.decode(json.detect_encoding(body), "surrogatepass")
+    except ValueError as exc:
+        raise _bad_json(exc) from None
+    # Before parsing: the parser recurses once per level, so it never sees a deeper document.
+    if nested_deeper_than(text, MAX_PAYLOAD_DEPTH):
         raise ApiError(422, "too_deep", f"JSON nested deeper than {MAX_PAYLOAD_DEPTH} levels")
+    try:
+        document = _JSON.decode(text)
+    except ValueError as exc:
+        raise _bad_json(exc) from None
     if idempotency_key is not None and not _IDEMPOTENCY_KEY_RE.match(idempotency_key):
         raise ApiError(
             422,
@@ -129,6 +166,10 @@ def submit(
     if not enqueued.created:
         headers.append(("Idempotent-Replayed", "true"))
     return Submission(Accepted(job_id=enqueued.job_id).model_dump_json().encode(), headers)
+
+
+def _bad_json(exc: ValueError) -> ApiError:
+    return ApiError(400, "bad_json", f"the body is not valid JSON: {str(exc)[:200]}")
 
 
 def _schema_error(exc: ValidationError) -> ApiError:

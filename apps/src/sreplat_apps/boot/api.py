@@ -17,9 +17,10 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 
 from sreplat_apps.boot import paths
+from sreplat_apps.boot.cpus import available_cpus
 
 SERVICE = "api"
 DEFAULT_BIND = "0.0.0.0:8080"
@@ -47,19 +48,6 @@ def _positive_int(value: str) -> int:
     return number
 
 
-def available_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
-    """CPUs this process may use: the cgroup v2 quota when there is one (a pod's CPU limit),
-    else the CPUs it may be scheduled on. ``os.cpu_count()`` alone reports the whole node."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        quota, period = cpu_max.read_text().split()[:2]
-        if quota != "max":
-            cpus = min(cpus, math.ceil(int(quota) / int(period)))
-    except (OSError, ValueError):
-        pass
-    return max(1, cpus)
-
-
 def default_workers(environ: Mapping[str, str]) -> int:
     """``WEB_CONCURRENCY``, else one gunicorn worker per available CPU.
 
@@ -77,6 +65,44 @@ def default_workers(environ: Mapping[str, str]) -> int:
         raise UsageError(f"WEB_CONCURRENCY: {exc}") from None
 
 
+@dataclass(frozen=True)
+class ServerSettings:
+    """What the master reads from the environment for the server itself (the application's own
+    settings are read by each worker, ``sreplat_apps.settings``)."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 1000  # per worker process
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ServerSettings:
+        return cls(
+            header_timeout=_env_number(
+                environ, "SREPLAT_HEADER_TIMEOUT_SECONDS", cls.header_timeout, 0.1, 3600
+            ),
+            body_timeout=_env_number(environ, "SREPLAT_BODY_TIMEOUT_SECONDS", cls.body_timeout, 0.1, 3600),
+            max_connections=int(
+                _env_number(environ, "SREPLAT_MAX_CONNECTIONS", cls.max_connections, 1, 100_000, whole=True)
+            ),
+        )
+
+
+def _env_number(
+    environ: Mapping[str, str], name: str, default: float, low: float, high: float, *, whole: bool = False
+) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    kind = "a whole number" if whole else "a number"
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = math.nan
+    if not low <= value <= high:
+        raise UsageError(f"{name}={raw!r}: expected {kind} from {low:g} to {high:g}")
+    return value
+
+
 def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="sreplat-api",
@@ -92,11 +118,12 @@ def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argpar
         help="worker processes (default: $WEB_CONCURRENCY, else one per available CPU)",
     )
     args = parser.parse_args(argv)
-    if args.workers is None:
-        try:
+    try:
+        if args.workers is None:
             args.workers = default_workers(environ)
-        except UsageError as exc:
-            parser.error(str(exc))
+        args.server = ServerSettings.from_env(environ)
+    except UsageError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -107,4 +134,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     paths.activate_metrics_dir(SERVICE, wipe=True)
     from sreplat_apps.boot.gunicorn_server import ApiServer, gunicorn_options
 
-    ApiServer(gunicorn_options(args.bind, args.workers, os.environ)).run()
+    ApiServer(gunicorn_options(args.bind, args.workers, os.environ, args.server)).run()

@@ -15,7 +15,8 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from sreplat_apps.boot import jsonlog, paths
-from sreplat_apps.boot.loop_worker import ThreadLoopWorker
+from sreplat_apps.boot.api import ServerSettings
+from sreplat_apps.boot.loop_worker import ThreadLoopWorker, Timeouts
 
 SERVICE = "api"
 
@@ -48,12 +49,16 @@ def _child_exit(server: object, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
-def gunicorn_options(bind: str, workers: int, environ: Mapping[str, str]) -> dict[str, object]:
+def gunicorn_options(
+    bind: str, workers: int, environ: Mapping[str, str], server: ServerSettings | None = None
+) -> dict[str, object]:
+    server = server or ServerSettings()
     return {
         "bind": [bind],
         "workers": workers,
-        "worker_class": WORKER_CLASS,
+        "worker_class": WORKER_CLASS.with_timeouts(Timeouts(server.header_timeout, server.body_timeout)),
         "threads": THREADS_PER_WORKER,
+        "worker_connections": server.max_connections,
         "keepalive": KEEPALIVE_SECONDS,
         "timeout": 30,
         "graceful_timeout": 30,

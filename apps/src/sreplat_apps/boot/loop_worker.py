@@ -5,70 +5,123 @@ thread pool and back: per request a future, a done-callback, a wake-up pipe writ
 two ``epoll_ctl`` calls and two ``fcntl`` calls, and two thread switches. On the API's hot request
 (~0.3 ms of work) that machinery cost as much CPU as the application's own share
 (benchmarks/bench_apps.py). Here each of ``threads`` threads runs its own selector over the
-listening sockets and the connections it accepted, and serves a readable connection inline:
-the thread that sees the request is the one that answers it. Keep-alive connections stay
-registered in their thread's selector between requests, so nothing moves between threads.
+listening sockets and the connections it accepted: the thread that sees a request complete is the
+one that answers it. Keep-alive connections stay registered in their thread's selector between
+requests, so nothing moves between threads.
 
-Behaviour kept from gthread: HTTP/1.1 keep-alive (``keepalive`` seconds idle), at most
-``worker_connections`` connections per process, a body the application did not read is
-drained before the connection is reused, pipelined requests are served in order, SIGTERM stops
-accepting, lets requests in flight finish within ``graceful_timeout`` and answers a request that
-arrives on a kept-alive connection in the next ``STOP_LINGER`` seconds with ``Connection:
-close``, the main thread heartbeats the arbiter. Not supported (refused at start-up): TLS and
-HTTP/2, which the API does not terminate (the load balancer does).
+Slow clients never hold a thread (issue 15): a thread reads a socket only when its selector says
+it is readable, without blocking, into that connection's buffer (``boot.http_stage``). Only a
+request whose head and body are all in memory is served; the application never waits on a
+client. Deadlines, checked once a second: a request head must be complete within
+``header_timeout`` of its first byte (of the accept, for a connection's first request), its body
+within ``body_timeout`` of the end of the head, else the client gets a 408 and the connection is
+closed; idle kept-alive connections close after ``keepalive``. A client that stops reading its
+answers is dropped once a send has waited ``SEND_TIMEOUT`` seconds. At most
+``worker_connections`` connections per process (shared out between its threads).
 
-Trade-off: a client that trickles a request ties up its thread and, with it, that thread's other
-connections, where gthread would tie up one pool thread only; the API sits behind a load balancer
-or ingress proxy that forwards whole requests. Imported by the gunicorn master (standard library
-and gunicorn only), like the rest of ``sreplat_apps.boot``.
+Behaviour kept from gthread: HTTP/1.1 keep-alive, pipelined requests served in order, a body the
+application did not read is discarded before the next request, SIGTERM stops accepting, lets
+requests in flight finish within ``graceful_timeout`` and answers a request that completes on a
+kept-alive connection in the next ``STOP_LINGER`` seconds with ``Connection: close``, the main
+thread heartbeats the arbiter. Errors gunicorn's parser finds are answered in the API's JSON
+error format. Not supported (refused at start-up): TLS, HTTP/2 and the uwsgi protocol, which the
+API does not speak (the load balancer terminates TLS). Imported by the gunicorn master (standard
+library and gunicorn only), like the rest of ``sreplat_apps.boot``; the gunicorn internals used
+here are why apps/pyproject.toml pins gunicorn exactly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import select
 import selectors
 import socket
+import struct
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gunicorn import http, util
+from gunicorn import util
 from gunicorn.config import Config
 from gunicorn.errors import ConfigError
 from gunicorn.http import wsgi
 from gunicorn.workers import base
 
+from sreplat_apps.boot import http_stage
+
 # How long a stopping worker keeps idle kept-alive connections open for a request a client may
 # already be sending (answered with "Connection: close"), as gunicorn's gthread does.
 STOP_LINGER = 2.0
-# Longest wait for a request body the application left unread, before the connection is reused.
-DRAIN_SECONDS = 5.0
+# A closing connection (after a refusal, a timeout or a body left over the limit) is half-closed
+# and what the client still sends is read and dropped, so that closing does not send a reset that
+# could destroy the answer before the client reads it: for at most this long, or this much.
+CLOSE_LINGER = 2.0
+CLOSE_DRAIN_BYTES = 64 * 1024
+SEND_TIMEOUT = 10.0
+RECV_BYTES = 65536
+# Body limit when the application does not state one (Flask's MAX_CONTENT_LENGTH).
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 _LISTENER = None  # selector data of a listening socket; a connection's is its _Connection
+_QUIET_ERRNOS = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.EAGAIN)
+
+# Where a connection is: between requests, receiving a head, receiving a body, closing.
+_IDLE, _HEAD, _BODY, _CLOSING = range(4)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    header: float = 10.0
+    body: float = 30.0
 
 
 class _Connection:
-    __slots__ = ("client", "deadline", "parser", "server", "sock")
+    __slots__ = (
+        "client",
+        "continued",
+        "deadline",
+        "drained",
+        "pending",
+        "phase",
+        "requests",
+        "server",
+        "sock",
+        "total",
+    )
 
-    def __init__(self, sock: socket.socket, client: Any, server: Any, cfg: Config) -> None:
+    def __init__(self, sock: socket.socket, client: Any, server: Any) -> None:
         self.sock = sock
         self.client = client
         self.server = server
-        self.parser = http.get_parser(cfg, sock, client)
+        self.pending = bytearray()  # received, not yet part of a served request
+        self.phase = _IDLE
         self.deadline = 0.0
+        self.requests = 0  # served so far
+        self.total: int | None = None  # buffer length at which a Content-Length body is complete
+        self.continued = False  # "100 Continue" sent for the request being received
+        self.drained = 0  # bytes dropped while closing
 
 
 class ThreadLoopWorker(base.Worker):  # type: ignore[misc]  # gunicorn ships no type hints
     alive: bool
     sockets: list[Any]  # gunicorn's listener wrappers (they delegate to a socket.socket)
     cfg: Config
+    timeouts = Timeouts()
+    limits: http_stage.Limits
+
+    @classmethod
+    def with_timeouts(cls, timeouts: Timeouts) -> type[ThreadLoopWorker]:
+        """This worker class with other header/body timeouts (gunicorn has no setting for them)."""
+        return type(cls.__name__, (cls,), {"timeouts": timeouts})
 
     @classmethod
     def check_config(cls, cfg: Config, log: Any) -> None:
-        if cfg.is_ssl or "h2" in cfg.http_protocols:
-            raise ConfigError(f"{cls.__name__} serves plain HTTP/1.1 only (no TLS, no HTTP/2)")
+        if cfg.is_ssl or "h2" in cfg.http_protocols or getattr(cfg, "protocol", "http") != "http":
+            raise ConfigError(f"{cls.__name__} serves plain HTTP/1.1 only (no TLS, HTTP/2 or uwsgi)")
 
     def init_process(self) -> None:
         # Written once when the worker starts stopping: wakes every serving thread's selector.
@@ -76,6 +129,18 @@ class ThreadLoopWorker(base.Worker):  # type: ignore[misc]  # gunicorn ships no 
         os.set_blocking(self._stop_read, False)
         self._nr_lock = threading.Lock()
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        # The stage buffers up to the application's own body limit (+1 byte), so that the
+        # application, not the stage, decides every 413 (JSON, traced, counted).
+        config = getattr(self.wsgi, "config", None)
+        limit = config.get("MAX_CONTENT_LENGTH") if isinstance(config, Mapping) else None
+        self.limits = http_stage.Limits(
+            header_timeout=self.timeouts.header,
+            body_timeout=self.timeouts.body,
+            max_body_bytes=limit if isinstance(limit, int) and limit > 0 else DEFAULT_MAX_BODY_BYTES,
+        )
 
     def run(self) -> None:
         for listener in self.sockets:
@@ -111,6 +176,18 @@ class ThreadLoopWorker(base.Worker):  # type: ignore[misc]  # gunicorn ships no 
             except BlockingIOError:
                 pass
 
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """As gunicorn's, with the API's JSON error body instead of an HTML page."""
+        refusal = http_stage.refusal_for(exc)
+        if refusal.status >= 500:
+            self.log.exception("Error handling request %s", getattr(req, "uri", "(no URI read)"))
+        else:
+            self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
+        try:
+            client.sendall(refusal.response())
+        except OSError:
+            self.log.debug("Failed to send error message.")
+
     # --- serving threads -------------------------------------------------------------------------
     def _serve_forever(self) -> None:
         try:
@@ -120,31 +197,17 @@ class ThreadLoopWorker(base.Worker):  # type: ignore[misc]  # gunicorn ships no 
             self.alive = False
             raise
 
-    def _serve_connection(self, connection: _Connection) -> bool:
-        """Serve the requests waiting on ``connection``; whether to keep it open."""
-        req = None
+    def _serve(self, req: Any, connection: _Connection) -> bool:
+        """Answer one complete request; whether the connection may serve another."""
         try:
-            while True:
-                req = next(connection.parser)
-                if not req:
-                    return False
-                if not self._handle_request(req, connection):
-                    return False
-                # A body the application did not read would look like the next request.
-                if not connection.parser.finish_body(deadline=time.monotonic() + DRAIN_SECONDS):
-                    return False
-                if not connection.parser.unreader.buf.getvalue():
-                    return True
-                # Pipelined: the next request is already buffered, the socket may not be readable.
-        except http.errors.NoMoreData as exc:
-            self.log.debug("Ignored premature client disconnection. %s", exc)
-        except StopIteration as exc:
-            self.log.debug("Closing connection. %s", exc)
+            return self._handle_request(req, connection)
+        except StopIteration:
+            return False  # the answer had started: nothing more can be sent
         except OSError as exc:
-            if exc.errno not in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
-                self.log.exception("Socket error processing request.")
-            else:
+            if exc.errno in _QUIET_ERRNOS:
                 self.log.debug("Ignoring connection error: %s", exc)
+            else:
+                self.log.exception("Socket error processing request.")
         except Exception as exc:
             self.handle_error(req, connection.sock, connection.client, exc)
         return False
@@ -193,18 +256,25 @@ class ThreadLoopWorker(base.Worker):  # type: ignore[misc]  # gunicorn ships no 
                 self.log.exception("Exception in post_request hook")
 
 
+def _timeval(seconds: float) -> bytes:
+    return struct.pack("ll", int(seconds), int((seconds % 1) * 1_000_000))
+
+
 class _ServingLoop:
     """One serving thread's selector and connections (its own: no locking between threads)."""
 
     def __init__(self, worker: ThreadLoopWorker) -> None:
         self.worker = worker
-        self.keepalive = worker.cfg.keepalive
+        self.cfg = worker.cfg
+        self.limits = worker.limits
+        self.keepalive = float(worker.cfg.keepalive)
         self.limit = max(1, worker.cfg.worker_connections // worker.cfg.threads)
         self.selector = selectors.DefaultSelector()
         self.selector.register(worker._stop_read, selectors.EVENT_READ, "stop")
         self.connections: dict[socket.socket, _Connection] = {}
         self.accepting = False
         self.stopping = False
+        self.linger_until = 0.0
 
     def run(self) -> None:
         next_sweep = 0.0
@@ -239,9 +309,13 @@ class _ServingLoop:
     def _start_stopping(self) -> None:
         self.stopping = True
         self.selector.unregister(self.worker._stop_read)
-        linger = time.monotonic() + STOP_LINGER
+        self.linger_until = time.monotonic() + STOP_LINGER
         for connection in self.connections.values():
-            connection.deadline = min(connection.deadline, linger)
+            connection.deadline = min(connection.deadline, self.linger_until)
+
+    def _expire_in(self, connection: _Connection, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        connection.deadline = min(deadline, self.linger_until) if self.stopping else deadline
 
     def _set_accepting(self, accepting: bool) -> None:
         if accepting == self.accepting:
@@ -260,27 +334,124 @@ class _ServingLoop:
             if exc.errno in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 return
             raise
-        sock.setblocking(True)  # requests are read and answered with blocking calls
-        connection = _Connection(sock, client, listener.getsockname(), self.worker.cfg)
-        connection.deadline = time.monotonic() + self.keepalive
+        # Blocking for the answers (bounded by SO_SNDTIMEO); reads never block (MSG_DONTWAIT).
+        sock.setblocking(True)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(SEND_TIMEOUT))
+        connection = _Connection(sock, client, listener.getsockname())
+        self._expire_in(connection, self.limits.header_timeout)  # the first request's head
         self.connections[sock] = connection
         self.selector.register(sock, selectors.EVENT_READ, connection)
 
+    # --- reading ---------------------------------------------------------------------------------
     def _on_readable(self, connection: _Connection) -> None:
-        if self.worker._serve_connection(connection):
-            if not self.stopping:
-                connection.deadline = time.monotonic() + self.keepalive
+        try:
+            data = connection.sock.recv(RECV_BYTES, socket.MSG_DONTWAIT)
+        except BlockingIOError:
             return
+        except OSError:
+            data = b""
+        if not data:  # the client closed (or reset) the connection
+            self._drop(connection)
+            return
+        if connection.phase == _CLOSING:
+            connection.drained += len(data)
+            if connection.drained > CLOSE_DRAIN_BYTES:
+                self._drop(connection)
+            return
+        connection.pending += data
+        if connection.phase == _IDLE:
+            connection.phase = _HEAD
+            if connection.requests:  # a kept-alive connection's next request starts now
+                self._expire_in(connection, self.limits.header_timeout)
+        self._advance(connection)
+
+    def _advance(self, connection: _Connection) -> None:
+        """Serve every complete request in the connection's buffer, in order."""
+        while connection.total is None or len(connection.pending) >= connection.total:
+            try:
+                outcome = http_stage.frame(
+                    bytes(connection.pending),
+                    self.cfg,
+                    connection.client,
+                    connection.requests + 1,
+                    self.limits,
+                )
+            except Exception as exc:  # a parser failure not foreseen: this client only, not the thread
+                self.worker.log.exception("Cannot parse a request from ip=%s", connection.client[0])
+                outcome = http_stage.refusal_for(exc)
+            if isinstance(outcome, http_stage.NeedMore):
+                self._wait_for_more(connection, outcome)
+                return
+            if isinstance(outcome, http_stage.Refusal):
+                self._refuse(connection, outcome)
+                return
+            if not self._serve(connection, outcome):
+                self._close(connection)
+                return
+            if not connection.pending:
+                connection.phase = _IDLE
+                self._expire_in(connection, self.keepalive)
+                return
+            connection.phase = _HEAD  # pipelined: the next request is (partly) here already
+            self._expire_in(connection, self.limits.header_timeout)
+
+    def _wait_for_more(self, connection: _Connection, outcome: http_stage.NeedMore) -> None:
+        if outcome.in_body and connection.phase != _BODY:
+            connection.phase = _BODY
+            self._expire_in(connection, self.limits.body_timeout)
+        connection.total = outcome.total_bytes
+        if outcome.send_continue and not connection.continued:
+            connection.continued = True
+            try:
+                connection.sock.sendall(http_stage.CONTINUE)
+            except OSError:
+                self._drop(connection)
+
+    def _serve(self, connection: _Connection, ready: http_stage.Ready) -> bool:
+        """Hand a request to the application; whether the connection can serve another."""
+        connection.requests += 1
+        connection.total = None
+        if connection.continued:  # sent while the body was arriving: not again
+            ready.request._expected_100_continue = False
+            connection.continued = False
+        keep = self.worker._serve(ready.request, connection) and ready.complete
+        if keep:
+            try:  # the body the application did not read is in memory: skip it
+                while ready.request.body.read(RECV_BYTES):
+                    pass
+            except Exception:
+                keep = False
+        connection.pending = bytearray(ready.source.rest()) if keep else bytearray()
+        return keep
+
+    # --- closing ---------------------------------------------------------------------------------
+    def _refuse(self, connection: _Connection, refusal: http_stage.Refusal) -> None:
+        log = self.worker.log.info if refusal.status == 408 else self.worker.log.warning
+        log("Refused a request from ip=%s: %s %s", connection.client[0], refusal.status, refusal.message)
+        with contextlib.suppress(OSError):  # best effort: the connection closes either way
+            connection.sock.send(refusal.response(), socket.MSG_DONTWAIT)
+        self._close(connection)
+
+    def _close(self, connection: _Connection) -> None:
+        """Half-close (FIN after the answer), then drop what the client still sends for a while."""
+        try:
+            connection.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._drop(connection)
+            return
+        connection.phase = _CLOSING
+        connection.pending = bytearray()
+        connection.deadline = time.monotonic() + CLOSE_LINGER
+
+    def _drop(self, connection: _Connection) -> None:
         self.selector.unregister(connection.sock)
         del self.connections[connection.sock]
-        # FIN first, then drain what the client still sends (an unread body, at most 64 KiB or
-        # 2 s), as gthread does: closing with unread bytes would send a RST that can destroy the
-        # response before the client reads it.
-        util.close_graceful(connection.sock)
+        util.close(connection.sock)
 
     def _close_expired(self, now: float) -> None:
-        expired = [sock for sock, connection in self.connections.items() if connection.deadline <= now]
-        for sock in expired:
-            self.selector.unregister(sock)
-            del self.connections[sock]
-            util.close(sock)
+        expired = [connection for connection in self.connections.values() if connection.deadline <= now]
+        for connection in expired:
+            if connection.phase in (_HEAD, _BODY):
+                self._refuse(connection, http_stage.REQUEST_TIMEOUT)
+            else:
+                self._drop(connection)

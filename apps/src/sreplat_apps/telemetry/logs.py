@@ -1,4 +1,5 @@
-"""JSON logs with the current trace and span ids on every line emitted inside a request or job."""
+"""JSON logs with the current trace and span ids (and the sampling decision) on every line emitted
+inside a request or job."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ class TraceContextFilter(logging.Filter):
         if context.is_valid:
             record.trace_id = format(context.trace_id, "032x")
             record.span_id = format(context.span_id, "016x")
+            record.trace_sampled = context.trace_flags.sampled
         return True
 
 
-def setup(service: str, level: str) -> None:
-    jsonlog.configure(service, level, filters=[TraceContextFilter()])
+def setup(service: str, level: str, *, project: str = "") -> None:
+    """``project``: ``GOOGLE_CLOUD_PROJECT`` (Settings.gcp_project), for Cloud Logging's trace field."""
+    jsonlog.configure(service, level, filters=[TraceContextFilter()], project=project)
     logging.getLogger("rq").setLevel(rq_level(level))
 
 

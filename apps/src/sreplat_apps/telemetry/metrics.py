@@ -32,6 +32,16 @@ JOBS_PROCESSED = Counter(
 )
 JOBS_FAILED = Counter("sreplat_jobs_failed", "Jobs that failed for good (retries exhausted).", ["task"])
 JOB_DURATION = Histogram("sreplat_job_duration_seconds", "Time to run a job.", ["task"], buckets=_JOB_BUCKETS)
+# Time a job waited in the queue (enqueue, or re-enqueue of a retry, to a worker starting it): the
+# job-freshness SLI (slo/job-freshness.yaml) counts the jobs under a threshold, which must be one of
+# these bounds.
+QUEUE_WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+JOB_QUEUE_WAIT = Histogram(
+    "sreplat_job_queue_wait_seconds",
+    "Time from a job's enqueue to a worker starting it.",
+    ["task"],
+    buckets=QUEUE_WAIT_BUCKETS,
+)
 JOBS_IN_PROGRESS = Gauge(
     "sreplat_jobs_in_progress", "Jobs running now.", ["task"], multiprocess_mode="livesum"
 )

@@ -1,17 +1,20 @@
-"""``sreplat-worker [--burst] [--workers N] [--metrics-port P] [--queue NAME]``."""
+"""``sreplat-worker [--burst] [--workers N] [--metrics-host H] [--metrics-port P] [--queue NAME]``."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
 
 from sreplat_apps.boot import paths
+from sreplat_apps.boot.cpus import available_cpus
 
 SERVICE = "worker"
+HOST_RE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[?[0-9A-Fa-f:.]+\]?)$")
 
 
 def _count(value: str) -> int:
@@ -22,6 +25,12 @@ def _count(value: str) -> int:
     if not 1 <= number <= 64:
         raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 64, got {value!r}")
     return number
+
+
+def _host(value: str) -> str:
+    if not HOST_RE.match(value):
+        raise argparse.ArgumentTypeError(f"expected an IP address or a host name, got {value!r}")
+    return value
 
 
 def _port(value: str) -> int:
@@ -42,7 +51,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Run sreplat's RQ worker (configuration from the environment).",
     )
     parser.add_argument("--burst", action="store_true", help="drain the queue, then exit")
-    parser.add_argument("--workers", type=_count, default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=_count,
+        default=None,
+        help="worker processes (default: one per available CPU, as sreplat-api)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        type=_host,
+        default=None,
+        help="address /metrics listens on (default $WORKER_METRICS_HOST, else 0.0.0.0)",
+    )
     parser.add_argument(
         "--metrics-port",
         type=_port,
@@ -50,7 +70,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="port of /metrics (default $WORKER_METRICS_PORT, else 9100; 0 turns it off)",
     )
     parser.add_argument("--queue", default=None, help="queue to work (default $SREPLAT_QUEUE, else jobs)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.workers is None:
+        # Jobs are Python bookkeeping plus Redis round trips: one process per core keeps the cores
+        # busy (benchmarks/bench_apps.py); a pod's CPU limit caps it, as for the API.
+        args.workers = min(available_cpus(), 64)
+    return args
 
 
 class _EarlyStop:
@@ -85,9 +110,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     from sreplat_apps.telemetry import logs
     from sreplat_apps.worker.supervisor import Supervisor, SupervisorError
 
-    logs.setup(SERVICE, settings.log_level)
+    logs.setup(SERVICE, settings.log_level, project=settings.gcp_project)
     port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
-    supervisor = Supervisor(settings, processes=args.workers, burst=args.burst, metrics_port=port)
+    host = settings.worker_metrics_host if args.metrics_host is None else args.metrics_host
+    supervisor = Supervisor(
+        settings, processes=args.workers, burst=args.burst, metrics_port=port, metrics_host=host
+    )
     try:
         code = supervisor.run(early_signals=lambda: early.count)
     except SupervisorError as exc:

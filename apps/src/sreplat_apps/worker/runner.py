@@ -32,7 +32,9 @@ def run_worker(
     from sreplat_apps.worker.worker import SreplatWorker
 
     connection = connect(settings, client_name="sreplat-worker", retries=3)
-    provider = tracing.build_provider("worker", settings.release, extra_exporters=span_exporters)
+    provider = tracing.build_provider(
+        "worker", settings.release, config=settings.tracing, extra_exporters=span_exporters
+    )
     worker = SreplatWorker(
         [settings.queue],
         name=worker_name(),

@@ -59,7 +59,7 @@ class Supervisor:
     processes: int = 1
     burst: bool = False
     metrics_port: int = 0
-    metrics_host: str = "0.0.0.0"  # noqa: S104  (scraped from other pods)
+    metrics_host: str = "0.0.0.0"  # noqa: S104  (scraped from other pods; `--metrics-host`)
     _children: dict[int, _Child] = field(default_factory=dict)
     _stopping: int = 0  # signals received
     _forwarded: int = 0
@@ -246,7 +246,9 @@ class _Scheduler:
             from sreplat_apps.jobs import connect
             from sreplat_apps.worker.runner import worker_name
 
-            self._connection = connect(self.settings, client_name="sreplat-scheduler")
+            # A tick that times out is simply tried again a second later: no retries of its own,
+            # so a hung Redis holds this loop (signals, reaping) for one timeout at a time.
+            self._connection = connect(self.settings, client_name="sreplat-scheduler", retry_timeouts=False)
             self._scheduler = RQScheduler(
                 [self.settings.queue],
                 connection=self._connection,

@@ -131,6 +131,10 @@ class SreplatWorker(SimpleWorker):
     # --- one job: span, metrics, log line -----------------------------------------------------
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         task = str(job.meta.get("task") or job.func_name)
+        if job.enqueued_at is not None:
+            # Both UTC (aware or naive, by RQ version); the API's and worker's clocks may differ a little.
+            waited = (now().replace(tzinfo=None) - job.enqueued_at.replace(tzinfo=None)).total_seconds()
+            metrics.JOB_QUEUE_WAIT.labels(task).observe(max(0.0, waited))
         parent = tracing.extract(job.meta.get("trace"))
         attributes = {
             "messaging.system": "rq",

@@ -5,17 +5,23 @@ One module per verb — ``bootstrap``, ``deploy``, ``destroy``, ``status``, ``pl
 over what they share: ``context`` (names, credentials, the stacks' outputs, the cluster
 connection), ``stacks`` (Terraform), ``releases`` (Helm), ``images``, ``record`` (the deploy
 record: what runs), ``data`` (what steps hand each other), ``settings`` and ``seams`` (what the
-session injects: endpoints, DNS resolver, Helm connection, load balancer address).
+session injects: endpoints, DNS resolver, Helm connection, the control plane's and the load
+balancer's addresses).
+
+The Kubernetes API is reached through the control plane's DNS-based endpoint (tools/gcp/gke.py).
+A mutating run holds the environment lock in the state bucket (``run_lock``:
+tools/gcp/gcs_lock.py), so a laptop and a CI runner never change one environment at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sreplat.config import Environment
 from sreplat.errors import UsageError
 from sreplat.pipeline.checks import Check
+from sreplat.pipeline.lock import RunLock
 from sreplat.pipeline.step import Pipeline
 from sreplat.targets import Seams
 from sreplat.targets.base import Promotion, Target
@@ -30,6 +36,9 @@ from sreplat.targets.gcp.settings import GcpSettings
 from sreplat.targets.gcp.stacks import Stacks
 from sreplat.tools.signatures import TrustFiles
 
+if TYPE_CHECKING:
+    from sreplat.tools.gcp.gcs_state import StateBucket
+
 
 class GcpTarget(Target):
     name = "gcp"
@@ -43,6 +52,8 @@ class GcpTarget(Target):
         self.preflight = status.Preflight(self.ctx)  # shared by status and status --drift
         self.allow_dirty = False
         self.recover = False
+        # The state bucket, when taking the lock had to create it (a first bootstrap).
+        self._lock_bucket: StateBucket | None = None
 
     def set_run_options(self, *, allow_dirty: bool = False, recover: bool = False) -> None:
         self.allow_dirty = allow_dirty
@@ -51,12 +62,18 @@ class GcpTarget(Target):
     # --- validation (before the lock; reads only) ---------------------------------------------
     def check_bootstrap(self) -> None:
         from sreplat.tools import git
+        from sreplat.tools.images.context import context_changes, describe
+        from sreplat.tools.images.pipeline import CONTEXT_SUBDIR
 
         self.ctx.check_layout()
         git.resolve_sha(self.env.repo, "HEAD")  # UsageError outside a git repository
-        if not self.allow_dirty and git.is_dirty(self.env.repo):
+        # Only changes that would go into an image count (tools/images/context.py): the auth
+        # action's gha-creds-*.json in a CI checkout, or a local sreplat.toml, do not.
+        changes = [] if self.allow_dirty else context_changes(self.env.repo, CONTEXT_SUBDIR)
+        if changes:
             raise UsageError(
-                f"{self.env.repo} has uncommitted changes: images tagged with HEAD would not be HEAD",
+                f"{self.env.repo} has uncommitted changes that would go into the images "
+                f"({describe(changes)}): images tagged with HEAD would not be HEAD",
                 hint="commit or stash them, or pass --allow-dirty",
             )
         # The images bootstrap builds are HEAD's: a deploy of HEAD, as far as trust goes.
@@ -94,12 +111,38 @@ class GcpTarget(Target):
     def exists(self) -> bool:
         return any((state := self.ctx.stack_state(stack)) is not None and not state.empty for stack in STACKS)
 
+    def run_lock(self) -> RunLock:
+        """The environment lock in the state bucket, shared by every machine that runs sreplat on
+        this environment (a first bootstrap creates the bucket to hold it)."""
+        from sreplat.tools.gcp.gcs_lock import GcsLock
+
+        return GcsLock(
+            self.ctx.access,
+            self.ctx.bucket,
+            self.ctx.lock_object,
+            env=self.env.name,
+            on_missing_bucket=self._bucket_for_the_lock,
+        )
+
+    def _bucket_for_the_lock(self) -> None:
+        from sreplat.tools.gcp.gcs_state import ensure_state_bucket
+
+        self._lock_bucket = ensure_state_bucket(
+            self.ctx.access, self.ctx.bucket, location=self.ctx.settings.region
+        )
+
     # --- pipelines -----------------------------------------------------------------------------
     def bootstrap(self) -> Pipeline:
         from sreplat.tools import git
 
         head = git.resolve_sha(self.env.repo, "HEAD")
-        verb = Bootstrap(self.ctx, self.stacks, allow_dirty=self.allow_dirty, recover=self.recover)
+        verb = Bootstrap(
+            self.ctx,
+            self.stacks,
+            allow_dirty=self.allow_dirty,
+            recover=self.recover,
+            bucket_made_for_the_lock=lambda: self._lock_bucket,
+        )
         return verb.pipeline(head)
 
     def deploy(self, sha: str) -> Pipeline:

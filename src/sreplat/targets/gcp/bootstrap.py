@@ -1,8 +1,8 @@
 """gcp bootstrap (DESIGN §4)::
 
-    state-bucket → foundation ─┬─ cluster ─ platform ─ redis ─┬─ api ────┬─ verify ─ record
-                               ├─ redis-image ────────┘       │          │
-                               └─ images ─────────────────────┴─ worker ─┘
+    state-bucket → foundation ─┬─ cluster ─ namespace ─ platform ─ redis ─┬─ api ────┬─ verify ─ record
+                               ├─ redis-image ────────────────────┘       │          │
+                               └─ images ─────────────────────────────────┴─ worker ─┘
 
 ``redis-image`` mirrors the Redis image ``base-images.json`` pins into the environment's
 registry by digest; the redis release runs it from there (no pod pulls from Docker Hub).
@@ -11,32 +11,52 @@ The cluster stack (10-15 minutes on GKE) and the image build run side by side. E
 idempotent and checkpointed, so a re-run after a failure resumes at the step that failed. What a
 step hands on is typed (``targets.gcp.data``): the foundation's outputs, the images by digest,
 the Helm revisions.
+
+The namespace comes from its manifest (``helm/namespace.yaml``: Pod Security ``restricted``)
+before any release, which never creates it; ``platform`` binds the CI deployer's Role to the
+foundation's deployer account. The record step tags the images ``release-<sha>`` (the
+registry's cleanup policy keeps them) and writes the deploy record over the generation it read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
 from sreplat.targets.gcp import images, releases
-from sreplat.targets.gcp.context import CLUSTER, FOUNDATION, GcpContext
+from sreplat.targets.gcp.context import CLUSTER, FOUNDATION, NAMESPACE, GcpContext
 from sreplat.targets.gcp.data import APPS, FoundationOutputs, HelmRevision
-from sreplat.targets.gcp.record import DeployRecord, read_record, write_record
+from sreplat.targets.gcp.record import DeployRecord, read_record, read_record_versioned, write_record
 from sreplat.targets.gcp.stacks import Stacks
 from sreplat.tools.images.mirror import MirroredImage
 from sreplat.tools.images.pipeline import BuiltImages
 
+if TYPE_CHECKING:
+    from sreplat.tools.gcp.gcs_state import StateBucket
+
 IMAGES = "images"
 REDIS_IMAGE = "redis-image"
+NAMESPACE_STEP = "namespace"
 
 
 class Bootstrap:
-    def __init__(self, ctx: GcpContext, stacks: Stacks, *, allow_dirty: bool, recover: bool):
+    def __init__(
+        self,
+        ctx: GcpContext,
+        stacks: Stacks,
+        *,
+        allow_dirty: bool,
+        recover: bool,
+        bucket_made_for_the_lock: Callable[[], StateBucket | None] = lambda: None,
+    ):
+        """``bucket_made_for_the_lock``: the state bucket, when the target's run lock (an object
+        in it) had to create it before this run's first step."""
         self.ctx = ctx
         self.stacks = stacks
         self.allow_dirty = allow_dirty
         self.recover = recover
+        self.bucket_made_for_the_lock = bucket_made_for_the_lock
 
     def pipeline(self, head: str) -> Pipeline:
         """The DAG for a repository whose HEAD is ``head`` (the images of a first bootstrap)."""
@@ -50,6 +70,12 @@ class Bootstrap:
                 "network, registry, DNS zone, ingress IP, service accounts (Terraform)",
             ),
             Step(CLUSTER, self.cluster, (FOUNDATION,), "GKE Autopilot cluster (Terraform)"),
+            Step(
+                NAMESPACE_STEP,
+                self.namespace,
+                (CLUSTER,),
+                f"namespace {NAMESPACE} (Pod Security: restricted), through the DNS endpoint",
+            ),
             Step(IMAGES, lambda step: self.images(step, head), (FOUNDATION,), "api and worker images"),
             Step(
                 REDIS_IMAGE,
@@ -57,7 +83,12 @@ class Bootstrap:
                 (FOUNDATION,),
                 "Redis image mirrored into the registry by digest",
             ),
-            Step("platform", self.release("platform"), (CLUSTER,), "release platform (network policies)"),
+            Step(
+                "platform",
+                self.release("platform"),
+                (NAMESPACE_STEP, FOUNDATION),
+                "release platform (network policies, the CI deployer's Role)",
+            ),
             Step("redis", self.release("redis"), ("platform", REDIS_IMAGE), "release redis (mirrored image)"),
             Step("api", self.release("api"), apps_need, "release api (+ Ingress)"),
             Step("worker", self.release("worker"), apps_need, "release worker"),
@@ -69,7 +100,12 @@ class Bootstrap:
                 resumable=False,
                 verifies=True,
             ),
-            Step("record", self.record, ("verify", IMAGES, "api", "worker"), "record what runs"),
+            Step(
+                "record",
+                self.record,
+                ("verify", IMAGES, "api", "worker"),
+                "tag the images release-<sha>; record what runs",
+            ),
         ]
         return Pipeline("bootstrap", tuple(steps), fingerprint=self.ctx.fingerprint(head), max_parallel=4)
 
@@ -79,6 +115,9 @@ class Bootstrap:
         bucket = ensure_state_bucket(
             self.ctx.access, self.ctx.bucket, location=self.ctx.settings.region, on_event=step.sink
         )
+        made = self.bucket_made_for_the_lock()
+        if made is not None and made.created:
+            bucket = made  # created a moment ago, to hold the environment lock
         where = f"gs://{bucket.name}"
         if bucket.already_there:
             return StepResult.skipped(f"{where} already there", state_bucket=where)
@@ -89,35 +128,23 @@ class Bootstrap:
         step.progress("terraform: foundation")
         change = self.stacks.apply(FOUNDATION, sink=step.sink, step=step.step)
         self.ctx.stack_state(FOUNDATION, refresh=True)
+        # The stack also grants the CI deployer its objects in the state bucket (read the stacks'
+        # states, write release.json and lock.json): a destroy of the stack takes them away.
         outputs = self.ctx.foundation()
-        granted = self._let_ci_deploy(outputs)
         facts: dict[str, Any] = {
+            # What to give the registrar (delegation and DNSSEC).
             "name_servers": list(outputs.dns_name_servers),
+            "ds_record": outputs.dns_ds_record,
             "ingress_address": outputs.ingress_address,
             # What a GitHub repository's deploy workflow needs (repository variables).
             "ci_service_account": outputs.deployer_service_account_email,
         }
         if outputs.workload_identity_provider:
+            # New after a destroy and a bootstrap (the pool id's suffix): set the variable again.
             facts["ci_identity_provider"] = outputs.workload_identity_provider
-        if change.changed or granted:
-            detail = change.describe() + ("; CI deployer may use this state" if granted else "")
-            return StepResult.ok(detail, output=outputs, **facts)
+        if change.changed:
+            return StepResult.ok(change.describe(), output=outputs, **facts)
         return StepResult.skipped(change.describe(), output=outputs, **facts)
-
-    def _let_ci_deploy(self, outputs: FoundationOutputs) -> bool:
-        """The CI deployer reads the stacks' outputs and writes the deploy record: give it this
-        environment's prefix of the state bucket (sreplat made the bucket, so sreplat grants it)."""
-        from sreplat.tools.gcp.gcs_state import grant_prefix_access
-
-        email = outputs.deployer_service_account_email
-        if not email:
-            return False
-        return grant_prefix_access(
-            self.ctx.access,
-            self.ctx.bucket,
-            member=f"serviceAccount:{email}",
-            prefix=self.ctx.settings.state_prefix,
-        )
 
     def cluster(self, step: StepContext) -> StepResult:
         step.progress("terraform: cluster (GKE takes 10-15 minutes)")
@@ -127,6 +154,17 @@ class Bootstrap:
             self.ctx.stack_state(CLUSTER, refresh=True)
             return StepResult.ok(change.describe(), cluster=cluster)
         return StepResult.skipped(change.describe(), cluster=cluster)
+
+    def namespace(self, step: StepContext) -> StepResult:
+        from sreplat.tools.kube.namespace import apply_namespace, read_manifest
+
+        manifest = read_manifest(self.ctx.namespace_manifest)
+        step.progress(f"namespace {NAMESPACE}")
+        with self.ctx.kube_api() as api:
+            change = apply_namespace(api, manifest)
+        if change.changed:
+            return StepResult.ok(change.describe())
+        return StepResult.skipped(change.describe())
 
     def images(self, step: StepContext, head: str) -> StepResult:
         """The images of what runs (the deploy record), or of HEAD on a first bootstrap."""
@@ -139,7 +177,7 @@ class Bootstrap:
                 sha=record.sha,
             )
         sha = record.sha if record is not None else head
-        return images.build(self.ctx, step, sha, foundation.registry_url, allow_dirty=self.allow_dirty)
+        return images.build(self.ctx, step, sha, foundation, allow_dirty=self.allow_dirty)
 
     def redis_image(self, step: StepContext, head: str) -> StepResult:
         """The Redis image pinned at the SHA that runs (the deploy record's), or at HEAD."""
@@ -151,9 +189,11 @@ class Bootstrap:
     def release(self, name: str) -> Callable[[StepContext], StepResult]:
         def run(step: StepContext) -> StepResult:
             values: dict[str, Any] = {}
-            if name == "redis":
+            if name == "platform":
+                values = releases.platform_values(step.input(FOUNDATION, FoundationOutputs))
+            elif name == "redis":
                 values = {"image": step.input(REDIS_IMAGE, MirroredImage).helm_image()}
-            if name in APPS:
+            elif name in APPS:
                 plan = releases.ReleasePlan(
                     step.input(FOUNDATION, FoundationOutputs), step.input(IMAGES, BuiltImages)
                 )
@@ -193,8 +233,9 @@ class Bootstrap:
     def record(self, step: StepContext) -> StepResult:
         built = step.input(IMAGES, BuiltImages)
         revisions = {app: step.input(app, HelmRevision).revision for app in APPS}
-        current = read_record(self.ctx)
+        current, generation = read_record_versioned(self.ctx)
+        tagged = images.tag_release(self.ctx, built)
         if current is not None and current.images.to_json() == built.to_json():
-            return StepResult.skipped(f"{built.sha[:12]} already recorded")
-        write_record(self.ctx, DeployRecord.now(built, revisions))
-        return StepResult.ok(f"recorded {built.sha[:12]} as what runs")
+            return StepResult.skipped(f"{built.sha[:12]} already recorded{tagged}")
+        write_record(self.ctx, DeployRecord.now(built, revisions), if_generation_match=generation)
+        return StepResult.ok(f"recorded {built.sha[:12]} as what runs{tagged}")

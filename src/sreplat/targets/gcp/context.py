@@ -7,7 +7,8 @@
 - the Terraform stacks' outputs, read from their state objects in the bucket — the same source
   ``terraform_remote_state`` reads — so deploy and status need no ``terraform init`` and no local
   state (a CI runner has none);
-- the cluster connection (endpoint, CA and token from the Container API; nothing on disk);
+- the cluster connection (the control plane's DNS-based endpoint from the Container API, a
+  Google access token, the system's trust store; nothing on disk);
 - whether Google Cloud can be reached at all (``access_problem``): missing or unusable
   credentials are found once, so a verb says so once instead of once per call.
 
@@ -49,6 +50,8 @@ STACKS = (FOUNDATION, CLUSTER)
 # Helm releases, in install order (docs/contracts.md): the namespace-wide policies first, then
 # what the apps need.
 HELM_RELEASES = ("platform", "redis", "api", "worker")
+LOCK_OBJECT = "lock.json"
+NAMESPACE_MANIFEST = "namespace.yaml"  # in the charts folder
 # A token from the Container API's caller lives an hour; reconnect well before.
 CLUSTER_ACCESS_TTL_S = 1800.0
 # A Container API that just could not be reached is not asked again this soon: the callers
@@ -151,6 +154,15 @@ class GcpContext:
         return f"{self.settings.state_prefix.strip('/')}/{stack}"
 
     @property
+    def lock_object(self) -> str:
+        """The environment lock's object in the state bucket (tools/gcp/gcs_lock.py)."""
+        return f"{self.settings.state_prefix.strip('/')}/{LOCK_OBJECT}"
+
+    @property
+    def namespace_manifest(self) -> Path:
+        return self.charts_dir / NAMESPACE_MANIFEST
+
+    @property
     def stacks_dir(self) -> Path:
         return self.settings.stacks_dir or self.env.project_root / "terraform" / "stacks"
 
@@ -189,6 +201,11 @@ class GcpContext:
                     f"Helm chart {release!r} not found in {self.charts_dir}",
                     hint="run sreplat from the sreplat checkout, or set charts_dir in sreplat.toml",
                 )
+        if not self.namespace_manifest.is_file():
+            raise UsageError(
+                f"the namespace manifest {NAMESPACE_MANIFEST} is not in {self.charts_dir}",
+                hint="run sreplat from the sreplat checkout, or set charts_dir in sreplat.toml",
+            )
 
     # --- access --------------------------------------------------------------------------------
     @property
@@ -263,7 +280,8 @@ class GcpContext:
 
     # --- the cluster ---------------------------------------------------------------------------
     def cluster_access(self, *, timeout: float = 30.0) -> ClusterAccess:
-        """Endpoint, CA and a fresh token (cached for a while); ClusterNotReady/ResourceMissing."""
+        """The DNS-based endpoint and a fresh token (cached for a while);
+        ClusterNotReady/ResourceMissing."""
         from sreplat.tools.gcp.gke import connect
 
         with self._cluster_lock:
@@ -274,7 +292,11 @@ class GcpContext:
             if self._cluster is None or now - self._cluster[0] > CLUSTER_ACCESS_TTL_S:
                 try:
                     found = connect(
-                        self.access, self.settings.region, self.settings.cluster_name, timeout=timeout
+                        self.access,
+                        self.settings.region,
+                        self.settings.cluster_name,
+                        timeout=timeout,
+                        control_plane=self.seams.control_plane,
                     )
                 except (ApiUnreachable, CallTimeout) as exc:
                     self._cluster_failure = (time.monotonic(), exc)
@@ -302,7 +324,12 @@ class GcpContext:
         from sreplat.tools.helm.manager import ReleaseManager
 
         cluster = self.cluster_access(timeout=timeout)
-        access = KubeAccess.from_token(server=cluster.endpoint, token=cluster.token, ca_pem=cluster.ca_pem)
+        access = KubeAccess.from_token(
+            server=cluster.endpoint,
+            token=cluster.token,
+            ca_pem=cluster.ca_pem or None,
+            server_name=cluster.server_name,
+        )
 
         def await_ready(workloads: Sequence[tuple[str, str]], namespace: str, seconds: float) -> None:
             from sreplat.tools.kube.workloads import wait_for_rollout

@@ -30,8 +30,12 @@ class FoundationOutputs:
     ingress_address_name: str
     dns_zone_name: str
     workload_service_accounts: Mapping[str, str]  # app → Google service account email
+    ssl_policy_name: str  # the HTTPS proxy's TLS policy: the api chart's ingress.sslPolicy
+    security_policy_name: str | None = None  # Cloud Armor (None: off): backendConfig.securityPolicy
     dns_name_servers: tuple[str, ...] = ()
-    deployer_service_account_email: str | None = None
+    dns_ds_record: str | None = None  # DNSSEC: what the registrar gets beside the name servers
+    deployer_service_account_email: str | None = None  # CI's account: the platform chart's Role user
+    build_service_account_email: str | None = None  # what Cloud Build runs as
     workload_identity_provider: str | None = None
 
     @classmethod
@@ -46,8 +50,12 @@ class FoundationOutputs:
                 ingress_address_name=str(outputs["ingress_address_name"]),
                 dns_zone_name=str(outputs["dns_zone_name"]),
                 workload_service_accounts={app: str(accounts[app]) for app in APPS},
+                ssl_policy_name=str(outputs["ssl_policy_name"]),
+                security_policy_name=_optional(outputs.get("security_policy_name")),
                 dns_name_servers=tuple(str(s) for s in outputs.get("dns_name_servers") or ()),
+                dns_ds_record=_optional(outputs.get("dns_ds_record")),
                 deployer_service_account_email=_optional(outputs.get("deployer_service_account_email")),
+                build_service_account_email=_optional(outputs.get("build_service_account_email")),
                 workload_identity_provider=_optional(outputs.get("workload_identity_provider")),
             )
         except (KeyError, TypeError) as exc:
@@ -63,8 +71,12 @@ class FoundationOutputs:
             "ingress_address_name": self.ingress_address_name,
             "dns_zone_name": self.dns_zone_name,
             "workload_service_accounts": dict(self.workload_service_accounts),
+            "ssl_policy_name": self.ssl_policy_name,
+            "security_policy_name": self.security_policy_name,
             "dns_name_servers": list(self.dns_name_servers),
+            "dns_ds_record": self.dns_ds_record,
             "deployer_service_account_email": self.deployer_service_account_email,
+            "build_service_account_email": self.build_service_account_email,
             "workload_identity_provider": self.workload_identity_provider,
         }
 
@@ -92,20 +104,32 @@ class HelmRevision:
 
 @dataclass(frozen=True)
 class Current:
-    """Deploy's first look: whether ``sha`` already runs (recorded and rolled out), and the Helm
-    revisions of the apps the deploy record names: the ones known to work."""
+    """Deploy's first look: whether ``sha`` already runs (recorded and rolled out), the Helm
+    revisions of the apps the deploy record names (the ones known to work), and the generation of
+    the record object read (0: none), which the new record is written over."""
 
     sha: str
     up_to_date: bool
     good_revisions: Mapping[str, int] = field(default_factory=dict)
+    record_generation: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"sha": self.sha, "up_to_date": self.up_to_date, "good_revisions": dict(self.good_revisions)}
+        return {
+            "sha": self.sha,
+            "up_to_date": self.up_to_date,
+            "good_revisions": dict(self.good_revisions),
+            "record_generation": self.record_generation,
+        }
 
     @classmethod
     def from_json(cls, data: Any) -> Current:
         good = {str(k): int(v) for k, v in (data.get("good_revisions") or {}).items()}
-        return cls(sha=str(data["sha"]), up_to_date=bool(data["up_to_date"]), good_revisions=good)
+        return cls(
+            sha=str(data["sha"]),
+            up_to_date=bool(data["up_to_date"]),
+            good_revisions=good,
+            record_generation=int(data.get("record_generation") or 0),
+        )
 
 
 @dataclass(frozen=True)

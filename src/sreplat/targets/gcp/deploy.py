@@ -14,7 +14,7 @@ from sreplat.pipeline.step import Pipeline, Step, StepContext, StepResult
 from sreplat.targets.gcp import images, releases
 from sreplat.targets.gcp.context import NAMESPACE, GcpContext
 from sreplat.targets.gcp.data import APPS, AppsUpgrade, Current
-from sreplat.targets.gcp.record import DeployRecord, read_record, write_record
+from sreplat.targets.gcp.record import DeployRecord, read_record_versioned, write_record
 from sreplat.tools.images.pipeline import BuiltImages
 
 CURRENT, IMAGES, UPGRADE = "current", "images", "upgrade"
@@ -46,7 +46,12 @@ class Deploy:
                 resumable=False,
                 verifies=True,
             ),
-            Step("record", self.record, ("smoke", IMAGES, UPGRADE, CURRENT), "record what runs"),
+            Step(
+                "record",
+                self.record,
+                ("smoke", IMAGES, UPGRADE, CURRENT),
+                "tag the images release-<sha>; record what runs",
+            ),
         ]
         return Pipeline("deploy", tuple(steps), fingerprint=self.ctx.fingerprint(self.sha))
 
@@ -54,11 +59,15 @@ class Deploy:
         from sreplat.tools.kube.workloads import deployment_image, workload_status
 
         sha, name = self.sha, self.ctx.env.name
-        record = read_record(self.ctx)
+        # The record's generation: the new one is written over it only (a record another run wrote
+        # meanwhile is never overwritten unseen).
+        record, generation = read_record_versioned(self.ctx)
         good = dict(record.revisions) if record is not None else {}
         if record is None or record.sha != sha:
             running = record.sha[:12] if record else "nothing recorded"
-            return StepResult.ok(f"runs {running}; {sha[:12]} to deploy", output=Current(sha, False, good))
+            return StepResult.ok(
+                f"runs {running}; {sha[:12]} to deploy", output=Current(sha, False, good, generation)
+            )
         with self.ctx.kube_api() as api:
             statuses = [workload_status(api, NAMESPACE, kind, app) for kind, app in releases.ROLLOUTS]
             running_images = {s.name: deployment_image(api, NAMESPACE, s.name) for s in statuses}
@@ -70,16 +79,17 @@ class Deploy:
         if stale:
             return StepResult.ok(
                 f"{sha[:12]} is recorded but {', '.join(stale)} do not run it: deploying again",
-                output=Current(sha, False, good),
+                output=Current(sha, False, good, generation),
             )
         summary = f"{name} already runs {sha[:12]}: nothing to do"
-        return StepResult.ok(summary, output=Current(sha, True, good), summary=summary, release=sha)
+        return StepResult.ok(
+            summary, output=Current(sha, True, good, generation), summary=summary, release=sha
+        )
 
     def images(self, step: StepContext) -> StepResult:
         if step.input(CURRENT, Current).up_to_date:
             return StepResult.skipped(f"{self.sha[:12]} already runs", sha=self.sha)
-        registry_url = self.ctx.foundation().registry_url
-        return images.build(self.ctx, step, self.sha, registry_url, allow_dirty=self.allow_dirty)
+        return images.build(self.ctx, step, self.sha, self.ctx.foundation(), allow_dirty=self.allow_dirty)
 
     def upgrade(self, step: StepContext) -> StepResult:
         current = step.input(CURRENT, Current)
@@ -132,8 +142,15 @@ class Deploy:
         return StepResult.ok(summary, summary=summary, release=sha, api_url=f"https://{host}")
 
     def record(self, step: StepContext) -> StepResult:
-        if step.input(CURRENT, Current).up_to_date:  # nothing new runs
+        current = step.input(CURRENT, Current)
+        if current.up_to_date:  # nothing new runs
             return StepResult.skipped(f"{self.sha[:12]} already recorded")
         built = step.input(IMAGES, BuiltImages)
-        write_record(self.ctx, DeployRecord.now(built, step.input(UPGRADE, AppsUpgrade).revisions))
-        return StepResult.ok(f"recorded {self.sha[:12]} as what runs")
+        tagged = images.tag_release(self.ctx, built)
+        write_record(
+            self.ctx,
+            DeployRecord.now(built, step.input(UPGRADE, AppsUpgrade).revisions),
+            # Over the record this run read at its start: a write by anyone else since is not lost.
+            if_generation_match=current.record_generation,
+        )
+        return StepResult.ok(f"recorded {self.sha[:12]} as what runs{tagged}")

@@ -2,7 +2,12 @@
 and looked up there — by bootstrap, deploy, plan and status alike.
 
 The builder is the local Docker engine when one answers (``image_builder = "auto"``), else Cloud
-Build, which builds from a context uploaded to sreplat's own state bucket.
+Build, which builds from a context uploaded to sreplat's own state bucket, as the foundation's
+build service account.
+
+Every recorded release's images also carry the tag ``release-<sha>`` (``tag_release``), which the
+repository's cleanup policy keeps (module artifact_registry, ``release_tag_prefix``): what a
+rollback may need is never deleted.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from sreplat.tools.images.pipeline import APPS, BuiltImages
 
 if TYPE_CHECKING:
     from sreplat.targets.gcp.context import GcpContext
+    from sreplat.targets.gcp.data import FoundationOutputs
     from sreplat.tools.images.bases import PinnedImage
     from sreplat.tools.images.pipeline import Builder
 
 REGISTRY_CALL_S = 15.0
 CLOUD_BUILD_POLL_S = 1.0
+RELEASE_TAG_PREFIX = "release-"  # the Artifact Registry cleanup policy keeps these (release_tag_prefix)
 
 
 def registry_digest(
@@ -47,7 +54,7 @@ def all_present(ctx: GcpContext, images: BuiltImages) -> bool:
     )
 
 
-def builder(ctx: GcpContext, step: StepContext) -> Builder:
+def builder(ctx: GcpContext, step: StepContext, foundation: FoundationOutputs) -> Builder:
     from sreplat.tools.images import docker_builder
 
     choice = ctx.settings.image_builder
@@ -68,11 +75,13 @@ def builder(ctx: GcpContext, step: StepContext) -> Builder:
         storage_endpoint=ctx.endpoints.storage,
         poll_interval_s=CLOUD_BUILD_POLL_S,
         cancel=step.cancel,
+        # The foundation's build account: reads source/ of the bucket and pushes, nothing else.
+        service_account=foundation.build_service_account_email,
     )
 
 
 def build(
-    ctx: GcpContext, step: StepContext, sha: str, registry_url: str, *, allow_dirty: bool
+    ctx: GcpContext, step: StepContext, sha: str, foundation: FoundationOutputs, *, allow_dirty: bool
 ) -> StepResult:
     """The images of ``sha`` in the registry, built and pushed where missing; a step's result
     whose output is the ``BuiltImages``."""
@@ -82,8 +91,8 @@ def build(
     step.progress(f"images of {sha[:12]}")
     images = build_and_push(
         sha=sha,
-        registry_prefix=registry_url,
-        builder=builder(ctx, step),
+        registry_prefix=foundation.registry_url,
+        builder=builder(ctx, step, foundation),
         repo=ctx.env.repo,
         emit=step.sink,
         allow_dirty=allow_dirty,
@@ -134,3 +143,23 @@ def mirror_redis(ctx: GcpContext, step: StepContext, sha: str, registry_url: str
     if copied.already_there:
         return StepResult.skipped(f"{mirrored.pinned} already there", output=mirrored)
     return StepResult.ok(copied.describe(), output=mirrored)
+
+
+def tag_release(ctx: GcpContext, images: BuiltImages) -> str:
+    """Tag every app's image ``release-<sha>`` too (idempotent; a tag is never moved); a few words
+    for the step's detail ("" when every tag was there)."""
+    from sreplat.tools.images.registry import ImageRef, RegistryClient, RegistryCredentials
+
+    credentials = RegistryCredentials.from_google(ctx.access.resolved_credentials())
+    tag = f"{RELEASE_TAG_PREFIX}{images.sha}"
+    added = 0
+    for image in images.images.values():
+        ref = ImageRef.of(image.repository, image.tag)
+        client = RegistryClient(
+            ref.host,
+            credentials=credentials,
+            timeout_s=REGISTRY_CALL_S,
+            base_url=ctx.endpoints.artifact_registry,
+        )
+        added += client.add_tag(ref, image.digest, tag)
+    return f"; images tagged {RELEASE_TAG_PREFIX}{images.sha[:12]}" if added else ""

@@ -114,6 +114,10 @@ def _foundation_or_expected(ctx: GcpContext, blocked: SreplatError | None) -> Fo
         workload_service_accounts={
             app: f"{prefix}-{app}@{s.project}.iam.gserviceaccount.com" for app in APPS
         },
+        ssl_policy_name=f"{prefix}-ingress-tls",
+        security_policy_name=f"{prefix}-ingress-armor" if s.cloud_armor.enabled else None,
+        deployer_service_account_email=f"{prefix}-deployer@{s.project}.iam.gserviceaccount.com",
+        build_service_account_email=f"{prefix}-build@{s.project}.iam.gserviceaccount.com",
     )
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sreplat.errors import UsageError
 from sreplat.pipeline.checks import CheckResult, Verdict, overall, run_checks
 from sreplat.pipeline.step import Pipeline, StepContext, StepResult
-from sreplat.targets.gcp import status
+from sreplat.targets.gcp import images, status
 from sreplat.targets.gcp.context import GcpContext
 from sreplat.targets.gcp.data import AppsUpgrade, Current
 from sreplat.targets.gcp.deploy import CURRENT, IMAGES, UPGRADE, Deploy
@@ -73,12 +73,20 @@ class Promote(Deploy):
         return StepResult.ok(promoted.describe(), output=promoted.images, sha=self.sha)
 
     def record(self, step: StepContext) -> StepResult:
-        if step.input(CURRENT, Current).up_to_date:
+        current = step.input(CURRENT, Current)
+        if current.up_to_date:
             return StepResult.skipped(f"{self.sha[:12]} already recorded")
-        images = step.input(IMAGES, BuiltImages)
+        copied = step.input(IMAGES, BuiltImages)
+        # As deploy's record step: the target's copies are tagged release-<sha> (its cleanup
+        # policy keeps them), and the record is written over the generation read at the start.
+        tagged = images.tag_release(self.ctx, copied)
         revisions = step.input(UPGRADE, AppsUpgrade).revisions
-        write_record(self.ctx, DeployRecord.now(images, revisions, promoted_from=self.source.env.name))
-        return StepResult.ok(f"recorded {self.sha[:12]} (from {self.source.env.name}) as what runs")
+        write_record(
+            self.ctx,
+            DeployRecord.now(copied, revisions, promoted_from=self.source.env.name),
+            if_generation_match=current.record_generation,
+        )
+        return StepResult.ok(f"recorded {self.sha[:12]} (from {self.source.env.name}) as what runs{tagged}")
 
 
 class GcpPromotion:

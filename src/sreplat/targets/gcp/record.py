@@ -6,7 +6,9 @@ promote, read by deploy (the same SHA again is "nothing to do"), promote, status
 removed by destroy.
 
 It lives next to the Terraform state, as ``gs://<state_bucket>/<state_prefix>/release.json``
-(docs/contracts.md), so a CI runner with no local state knows what runs.
+(docs/contracts.md), so a CI runner with no local state knows what runs. A run reads it with its
+object generation and writes it only over that generation (Cloud Storage's
+``ifGenerationMatch``), so a record another run wrote in between is never overwritten unseen.
 """
 
 from __future__ import annotations
@@ -113,26 +115,46 @@ def record_object(ctx: GcpContext) -> str:
 
 
 def read_record(ctx: GcpContext, *, timeout: float = 30.0) -> DeployRecord | None:
-    from sreplat.tools.gcp.gcs_state import read_object
+    return read_record_versioned(ctx, timeout=timeout)[0]
+
+
+def read_record_versioned(ctx: GcpContext, *, timeout: float = 30.0) -> tuple[DeployRecord | None, int]:
+    """The record and its object generation (0: there is none), for ``write_record``."""
+    from sreplat.tools.gcp.gcs_state import read_versioned
 
     name = record_object(ctx)
-    data = read_object(ctx.access, ctx.bucket, name, timeout=timeout)
-    if data is None:
-        return None
+    found = read_versioned(ctx.access, ctx.bucket, name, timeout=timeout)
+    if found is None:
+        return None, 0
     try:
-        document = json.loads(data)
+        document = json.loads(found.data)
     except ValueError as exc:
         raise OperationFailed(f"gs://{ctx.bucket}/{name} is not JSON: {exc}") from exc
-    return DeployRecord.from_json(document)
+    return DeployRecord.from_json(document), found.generation
 
 
-def write_record(ctx: GcpContext, record: DeployRecord) -> None:
-    """Record ``record`` as what runs; the record it replaces goes into its history."""
+def write_record(ctx: GcpContext, record: DeployRecord, *, if_generation_match: int) -> None:
+    """Record ``record`` as what runs, over the generation that was read (0: only if there is
+    none); the record it replaces goes into its history. A record someone else wrote in between
+    makes this fail and stays as it is."""
+    from sreplat.tools.api_calls import PreconditionFailed
     from sreplat.tools.gcp.gcs_state import write_object
 
-    record = record.after(read_record(ctx))
+    name = record_object(ctx)
+    # The record being replaced, for the history. If it is not the generation this run started
+    # from, the write's precondition refuses it (412), so no history is built on a stranger's.
+    previous, _ = read_record_versioned(ctx)
+    record = record.after(previous)
     data = json.dumps(record.to_json(), indent=2, sort_keys=True).encode()
-    write_object(ctx.access, ctx.bucket, record_object(ctx), data)
+    try:
+        write_object(ctx.access, ctx.bucket, name, data, if_generation_match=if_generation_match)
+    except PreconditionFailed as exc:
+        raise OperationFailed(
+            f"gs://{ctx.bucket}/{name} changed while this run worked (another run recorded a "
+            f"release?): release {record.sha[:12]} was NOT recorded",
+            hint=f"see what runs with `sreplat status --env {ctx.env.name}`, then deploy again",
+            detail=exc.message,
+        ) from exc
 
 
 def delete_record(ctx: GcpContext) -> bool:

@@ -4,12 +4,13 @@ together — and checking that what they run is served.
 
 Values follow docs/contracts.md and the charts' ``ci/gke-values.yaml``: images by digest (the tag
 is the full SHA, kept for people reading the pod spec), ``release`` = the SHA (it becomes
-``SREPLAT_RELEASE``, what ``/healthz`` reports), Workload Identity service accounts, and the API's
-Ingress on the static IP Terraform reserved.
+``SREPLAT_RELEASE``, what ``/healthz`` reports), Workload Identity service accounts, the API's
+Ingress on the static IP Terraform reserved with the TLS policy (and, when on, the Cloud Armor
+policy) of the foundation stack, and in ``platform`` the CI deployer's Role bound to its account.
 
-api and worker are upgraded concurrently; when either fails, Helm has already rolled the failed
-one back (``rollback_on_failure``) and the other is rolled back here, so the environment never
-stays half on the new SHA.
+api and worker are upgraded concurrently; when either fails, the release manager has already
+undone the failed one (tools/helm/upgrade.py) and the other is rolled back here, so the
+environment never stays half on the new SHA.
 """
 
 from __future__ import annotations
@@ -57,10 +58,12 @@ class ReleasePlan:
         return self.images.sha
 
     def values(self, release: str) -> dict[str, Any]:
+        if release == "platform":
+            return platform_values(self.foundation)
         if release == "redis" and self.redis is not None:
             return {"image": self.redis.helm_image()}  # by digest, from the environment's registry
         if release not in APPS:
-            return {}  # platform: the chart's defaults are the production settings
+            return {}  # redis without a mirrored image: the chart's defaults
         return app_values(
             release, foundation=self.foundation, image=self.images.images[release], sha=self.sha
         )
@@ -78,8 +81,18 @@ def app_values(app: str, *, foundation: FoundationOutputs, image: BuiltImage, sh
             "enabled": True,
             "host": foundation.api_hostname,
             "staticIpName": foundation.ingress_address_name,
+            "sslPolicy": foundation.ssl_policy_name,
         }
+        if foundation.security_policy_name:  # None unless cloud_armor.enabled
+            values["backendConfig"] = {"securityPolicy": foundation.security_policy_name}
     return values
+
+
+def platform_values(foundation: FoundationOutputs) -> dict[str, Any]:
+    """The ``platform`` chart's values: the CI deployer's Role, bound to its Google account (GKE
+    names a Google identity's Kubernetes user by its email); no Role without one."""
+    email = foundation.deployer_service_account_email
+    return {"deployer": {"user": email}} if email else {}
 
 
 def ensure_release(

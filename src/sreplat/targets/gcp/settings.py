@@ -5,17 +5,24 @@ Resource names are not settings: the Terraform stacks name the cluster, network,
 Artifact Registry repository ``sreplat-<env>``, so sreplat does too (``cluster_name`` ...). The
 environment name must therefore fit the stacks (1-12 characters), and the API host must be one
 label under the domain (the DNS zone covers the domain only).
+
+Structured keys (``master_authorized_networks``, ``cloud_armor``, ``github_environments``) are TOML
+values in ``sreplat.toml``; from ``SREPLAT_<KEY>`` or ``--set key=...`` they are JSON. Their rules
+are the Terraform variables' own (terraform/modules/{iam,gke_autopilot,ingress}/variables.tf), so a
+bad value stops here, before any plan.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_settings import NoDecode
 
 from sreplat.config import EnvironmentSettings
 from sreplat.tools.signatures import DEFAULT_ALLOWED_SIGNERS, DEFAULT_KEYRING, TrustFiles, trust_path
@@ -30,6 +37,8 @@ _ZONE = re.compile(r"^[a-z]+(?:-[a-z]+)+[0-9]{1,2}-[a-z]$")
 _DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")
 _GITHUB_REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+_GITHUB_ID = re.compile(r"^[1-9][0-9]{0,19}$")
+_GITHUB_ENVIRONMENT = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
 
 
 def _project_id(value: str) -> str:
@@ -86,6 +95,43 @@ def _resolvers(value: str) -> str:
     return value
 
 
+def _github_id(value: str) -> str:
+    if not _GITHUB_ID.match(value):
+        raise ValueError("a GitHub numeric id (digits only: the API's .id / .owner.id)")
+    return value
+
+
+def _github_environment(value: str) -> str:
+    if not _GITHUB_ENVIRONMENT.match(value):
+        raise ValueError("GitHub environment names use letters, digits, '.', '_' and '-'")
+    return value
+
+
+def _id_text(value: Any) -> Any:
+    """A TOML integer id is the same id as its digits."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value)
+    except ValueError:
+        raise ValueError("an IPv4 CIDR block such as 203.0.113.0/24") from None
+    if network.prefixlen == 0:
+        raise ValueError("0.0.0.0/0 (the whole internet) is refused")
+    return str(network)
+
+
+def _json_text(value: Any) -> Any:
+    """Structured keys arrive as TOML values from the file, as JSON text from --set."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ValueError('JSON, e.g. [{"cidr_block": "203.0.113.0/24", ...}]') from None
+    return value
+
+
 ProjectId = Annotated[str, AfterValidator(_project_id)]
 Region = Annotated[str, AfterValidator(_region)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
@@ -93,6 +139,30 @@ BucketName = Annotated[str, AfterValidator(_bucket_name)]
 GithubRepository = Annotated[str, AfterValidator(_github_repository)]
 Resolvers = Annotated[str, AfterValidator(_resolvers)]
 TrustPath = Annotated[Path, AfterValidator(trust_path)]
+GithubId = Annotated[
+    str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v), AfterValidator(_github_id)
+]
+GithubEnvironment = Annotated[str, AfterValidator(_github_environment)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+# NoDecode: SREPLAT_<KEY> reaches _json_text as text, so bad JSON is a validation error of the key.
+StructuredJson = (NoDecode, BeforeValidator(_json_text))
+
+
+class AuthorizedNetwork(BaseModel):
+    """A network allowed to reach the control plane's IP endpoint (sreplat itself never needs one:
+    it goes through the DNS-based endpoint)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    cidr_block: Cidr
+    display_name: str = Field(min_length=1, max_length=100)
+
+
+class CloudArmor(BaseModel):
+    """The optional Cloud Armor policy on the API: a per-client-IP rate limit of POST /process."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = False
+    process_requests_per_minute: int = Field(600, ge=1, le=100000)
 
 
 class GcpSettings(EnvironmentSettings):
@@ -120,6 +190,28 @@ class GcpSettings(EnvironmentSettings):
     )
     github_repository: GithubRepository | None = Field(
         None, description="owner/name whose GitHub Actions may deploy (Workload Identity Federation)"
+    )
+    github_repository_id: GithubId | None = Field(
+        None, description="numeric id of github_repository (the federation trusts ids, not names)"
+    )
+    github_repository_owner_id: GithubId | None = Field(
+        None, description="numeric id of github_repository's owner"
+    )
+    # NoDecode: SREPLAT_<KEY> reaches _json_text as text, so bad JSON is a validation error of the key.
+    github_environments: Annotated[list[GithubEnvironment] | None, NoDecode, BeforeValidator(_json_text)] = (
+        Field(
+            None, description="GitHub environments whose jobs may deploy (default: one named like this one)"
+        )
+    )
+    master_authorized_networks: Annotated[list[AuthorizedNetwork], NoDecode, BeforeValidator(_json_text)] = (
+        Field(
+            default_factory=list,
+            description="networks allowed to the control plane's IP endpoint (default: none)",
+        )
+    )
+    cloud_armor: Annotated[CloudArmor, *StructuredJson] = Field(
+        CloudArmor(enabled=False, process_requests_per_minute=600),
+        description="Cloud Armor rate limit on POST /process (default: off)",
     )
     image_builder: Literal["auto", "docker", "cloudbuild"] = Field(
         "auto", description="where images are built: auto = the local Docker engine if it answers"
@@ -169,6 +261,16 @@ class GcpSettings(EnvironmentSettings):
         label = self.api_host.removesuffix("." + self.domain)
         if "." in label:
             raise ValueError(f"api_host must be one label under the domain, not {label!r}")
+        ids = (self.github_repository_id, self.github_repository_owner_id)
+        if self.github_repository and None in ids:
+            raise ValueError(
+                "github_repository needs github_repository_id and github_repository_owner_id (the "
+                "numeric ids: curl -s https://api.github.com/repos/OWNER/NAME | jq '.id, .owner.id')"
+            )
+        if not self.github_repository and (ids != (None, None) or self.github_environments is not None):
+            raise ValueError("github_repository_id, _owner_id and github_environments need github_repository")
+        if self.github_environments is not None and not self.github_environments:
+            raise ValueError("github_environments must name at least one GitHub environment (or be left out)")
         return self
 
     @property

@@ -82,16 +82,27 @@ class Stacks:
         return config
 
     def variables(self, stack: str, *, deletion_protection: bool | None = None) -> dict[str, Any]:
+        """The stack's variables (names and shapes of terraform/stacks/<stack>/variables.tf)."""
         s = self.settings
         common: dict[str, Any] = {"project_id": s.project, "region": s.region, "env_name": self.ctx.env.name}
+        common["state_bucket"] = self.ctx.bucket
         if stack == FOUNDATION:
             common["domain"] = s.domain
             common["api_host"] = s.api_host.removesuffix("." + s.domain)
+            # With the bucket and prefix the stack grants the CI deployer exactly its objects there
+            # (read the stacks' states; write release.json and lock.json) and the build account
+            # the build contexts; a destroy of the stack takes the grants away.
+            common["state_prefix"] = s.state_prefix.strip("/")
+            common["cloud_armor"] = s.cloud_armor.model_dump()
             if s.github_repository:
                 common["github_repository"] = s.github_repository
+                common["github_repository_id"] = s.github_repository_id
+                common["github_repository_owner_id"] = s.github_repository_owner_id
+                if s.github_environments is not None:
+                    common["github_environments"] = list(s.github_environments)
             return common
-        common["state_bucket"] = self.ctx.bucket
         common["foundation_state_prefix"] = self.ctx.stack_prefix(FOUNDATION)
+        common["master_authorized_networks"] = [n.model_dump() for n in s.master_authorized_networks]
         if deletion_protection is not None:
             common["deletion_protection"] = deletion_protection
         return common

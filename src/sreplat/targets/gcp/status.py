@@ -213,15 +213,26 @@ def _no_cluster(ctx: GcpContext) -> Finding | None:
 
 
 def cluster(ctx: GcpContext) -> Finding:
-    from sreplat.tools.gcp.gke import describe_cluster
+    from sreplat.tools.gcp.gke import DNS_ACCESS_HINT, USABLE_STATES, describe_cluster
 
     name = ctx.settings.cluster_name
     try:
         info = describe_cluster(ctx.access, ctx.settings.region, name, timeout=CALL_BUDGET_S)
     except ResourceMissing:
         return unhealthy(f"cluster {name} does not exist", hint=_run(ctx, "bootstrap"))
-    facts = {"status": info.status, "version": info.master_version, "autopilot": info.autopilot}
+    facts = {
+        "status": info.status,
+        "version": info.master_version,
+        "autopilot": info.autopilot,
+        "dns_endpoint": info.dns_endpoint,
+    }
     why = f": {info.status_message}" if info.status_message else ""
+    if info.status in USABLE_STATES and not info.dns_external:
+        return unhealthy(
+            f"{name}'s DNS-based endpoint refuses user traffic: sreplat cannot reach the cluster",
+            hint=DNS_ACCESS_HINT.format(name=name, location=ctx.settings.region),
+            **facts,
+        )
     if info.status == "RUNNING":
         return healthy(f"{name} RUNNING, version {info.master_version}", **facts)
     if info.status == "RECONCILING":

@@ -24,6 +24,7 @@ from sreplat.tools.api_calls import (
     CallTimeout,
     Deadline,
     PermissionDenied,
+    PreconditionFailed,
     ResourceMissing,
     call_with_deadline,
 )
@@ -239,6 +240,8 @@ def translate_google_error(exc: BaseException, what: str, deadline: Deadline) ->
         return ResourceMissing(f"{what}: not found: {message}")
     if status == 409:
         return AlreadyExists(f"{what}: already exists: {message}")
+    if status == 412:
+        return PreconditionFailed(f"{what}: precondition failed: {message}")
     if status is not None:
         return OperationFailed(f"{what}: HTTP {status}: {message}", detail=str(exc))
     return OperationFailed(f"{what}: {type(exc).__name__}: {exc}", detail=repr(exc))

@@ -15,7 +15,6 @@ wait for a build ends at once, with ``Interrupted``, when the run's ``cancel`` t
 from __future__ import annotations
 
 import datetime
-import importlib
 import io
 import time
 import uuid
@@ -68,7 +67,12 @@ class CloudBuildBuilder:
 
     ``source_bucket`` holds the uploaded contexts (under ``source/``): the gcp target passes a
     bucket it owns. ``credentials`` are google-auth credentials (None: Application Default
-    Credentials).
+    Credentials). ``service_account``: the email of the account builds run as (the foundation
+    stack's build account, which may read ``source/`` of that bucket and push to the environment's
+    repository, and nothing else); None runs them as the project's default build account, which a
+    secure-by-default organisation grants no rights there. The caller needs
+    ``iam.serviceAccounts.actAs`` on it. Builds keep their logs in Cloud Logging only, as a build
+    with its own service account must (the default logs bucket is not allowed).
     """
 
     name = "cloudbuild"
@@ -85,8 +89,10 @@ class CloudBuildBuilder:
         poll_interval_s: float = 3.0,
         timeout_s: float = 1800.0,
         cancel: CancelToken | None = None,
+        service_account: str | None = None,
     ):
         self.project = project
+        self.service_account = service_account
         self.source_bucket = source_bucket
         self.location = location
         self.credentials = credentials
@@ -109,10 +115,10 @@ class CloudBuildBuilder:
     def _upload(self, name: str, data: bytes) -> None:
         from google.api_core import exceptions
 
-        # google-cloud-storage ships no type information; as a module object it is simply Any.
-        storage = importlib.import_module("google.cloud.storage")
+        from sreplat.tools.gcp.gcs_state import storage_client
+
         options = {"api_endpoint": self.storage_endpoint} if self.storage_endpoint else None
-        client = storage.Client(project=self.project, credentials=self.credentials, client_options=options)
+        client = storage_client(self.project, self.credentials, options)
         try:
             blob = client.bucket(self.source_bucket).blob(name)
             blob.upload_from_file(io.BytesIO(data), size=len(data), content_type="application/gzip")
@@ -143,6 +149,8 @@ class CloudBuildBuilder:
             timeout=datetime.timedelta(seconds=int(self.timeout_s)),
             options=cb.BuildOptions(logging=cb.BuildOptions.LoggingMode.CLOUD_LOGGING_ONLY),
         )
+        if self.service_account:
+            build.service_account = f"projects/{self.project}/serviceAccounts/{self.service_account}"
         client = self._cloudbuild()
         # Over REST the first URL pattern whose fields are all set wins: a regional build must set
         # only ``parent`` (and be read back by ``name``), or it lands on the global endpoint.
@@ -155,7 +163,8 @@ class CloudBuildBuilder:
         except exceptions.GoogleAPICallError as exc:
             raise OperationFailed(
                 f"Cloud Build refused the {request.app} build: {exc.message}",
-                hint="check that the Cloud Build API is enabled and the credentials may create builds",
+                hint="check that the Cloud Build API is enabled and the credentials may create builds"
+                + (f" and act as {self.service_account}" if self.service_account else ""),
             ) from exc
         emit(
             Event(

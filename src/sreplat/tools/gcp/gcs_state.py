@@ -5,13 +5,15 @@ brought up to them; one that cannot be (wrong location) is reported.
 
 Reading what is in it: ``stack_state`` gives a stack's outputs straight from its state object
 (what ``terraform_remote_state`` reads), so a deploy or a status needs neither ``terraform init``
-nor a local copy; ``read_object``/``write_object``/``delete_object`` keep small records (the
-environment's release) next to the states.
+nor a local copy; ``read_object``/``read_versioned``/``write_object``/``delete_object`` keep small
+records (the environment's release record and lock) next to the states, with Cloud Storage's
+generation preconditions when the caller must not overwrite someone else's write.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,14 +51,23 @@ def validate_bucket_name(name: str) -> None:
         )
 
 
-def _client(access: GcpAccess) -> Any:
+# google-cloud-storage 3.x starts a background GET of a bucket's metadata on an object call with a
+# cold cache, only to label its own OpenTelemetry spans (sreplat exports none): one more call per
+# client (each needing storage.buckets.get) that lands at any time, even after the run has moved
+# on. The library's switch (google/cloud/storage/_opentelemetry_tracing.py, read at each call).
+NO_BUCKET_METADATA = "DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA"
+
+
+def storage_client(project: str, credentials: Any, client_options: Any) -> Any:
+    """A Cloud Storage client that makes only the calls sreplat asks for."""
     from google.cloud import storage  # type: ignore[attr-defined]  # (no py.typed)
 
-    return storage.Client(
-        project=access.project,
-        credentials=access.resolved_credentials(),
-        client_options=access.endpoints.options("storage"),
-    )
+    os.environ.setdefault(NO_BUCKET_METADATA, "true")
+    return storage.Client(project=project, credentials=credentials, client_options=client_options)
+
+
+def _client(access: GcpAccess) -> Any:
+    return storage_client(access.project, access.resolved_credentials(), access.endpoints.options("storage"))
 
 
 def _blob(access: GcpAccess, bucket: str, name: str) -> Any:
@@ -183,8 +194,25 @@ class StackState:
         return self.resources == 0
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    """An object's bytes and the generation they belong to (what a conditional write names)."""
+
+    data: bytes
+    generation: int
+
+
 def read_object(access: GcpAccess, bucket: str, name: str, *, timeout: float = 30.0) -> bytes | None:
     """The object's bytes, or None when it (or the bucket) does not exist."""
+    found = read_versioned(access, bucket, name, timeout=timeout)
+    return None if found is None else found.data
+
+
+def read_versioned(
+    access: GcpAccess, bucket: str, name: str, *, timeout: float = 30.0
+) -> StoredObject | None:
+    """The object's bytes with their generation (one request: the download's
+    ``x-goog-generation`` header), or None when it (or the bucket) does not exist."""
     deadline = Deadline(timeout)
     blob = _blob(access, bucket, name)
     try:
@@ -195,7 +223,7 @@ def read_object(access: GcpAccess, bucket: str, name: str, *, timeout: float = 3
         )
     except ResourceMissing:
         return None
-    return data
+    return StoredObject(data, int(blob.generation or 0))
 
 
 def write_object(
@@ -205,23 +233,41 @@ def write_object(
     data: bytes,
     *,
     content_type: str = "application/json",
+    if_generation_match: int | None = None,
     timeout: float = 30.0,
-) -> None:
+) -> int:
+    """Write the object; its new generation. ``if_generation_match``: only over that generation
+    (0: only if there is no live object), else ``PreconditionFailed`` (HTTP 412)."""
     deadline = Deadline(timeout)
     blob = _blob(access, bucket, name)
     gcp_call(
         f"writing gs://{bucket}/{name}",
         deadline,
-        lambda t: blob.upload_from_string(data, content_type=content_type, timeout=t, retry=None),
+        lambda t: blob.upload_from_string(
+            data, content_type=content_type, if_generation_match=if_generation_match, timeout=t, retry=None
+        ),
     )
+    return int(blob.generation or 0)
 
 
-def delete_object(access: GcpAccess, bucket: str, name: str, *, timeout: float = 30.0) -> bool:
-    """Delete the object; False when it was not there."""
+def delete_object(
+    access: GcpAccess,
+    bucket: str,
+    name: str,
+    *,
+    if_generation_match: int | None = None,
+    timeout: float = 30.0,
+) -> bool:
+    """Delete the object; False when it was not there. ``if_generation_match``: only that
+    generation, else ``PreconditionFailed`` (HTTP 412)."""
     deadline = Deadline(timeout)
     blob = _blob(access, bucket, name)
     try:
-        gcp_call(f"deleting gs://{bucket}/{name}", deadline, lambda t: blob.delete(timeout=t, retry=None))
+        gcp_call(
+            f"deleting gs://{bucket}/{name}",
+            deadline,
+            lambda t: blob.delete(if_generation_match=if_generation_match, timeout=t, retry=None),
+        )
     except ResourceMissing:
         return False
     return True
@@ -250,51 +296,3 @@ def stack_state(access: GcpAccess, bucket: str, prefix: str, *, timeout: float =
         raise OperationFailed(
             f"gs://{bucket}/{state_object_name(prefix)} is not a readable Terraform state: {exc}"
         ) from exc
-
-
-def grant_prefix_access(
-    access: GcpAccess,
-    bucket: str,
-    *,
-    member: str,
-    prefix: str,
-    role: str = "roles/storage.objectUser",
-    timeout: float = 30.0,
-) -> bool:
-    """Let ``member`` use the objects under ``prefix`` only (an IAM condition; the bucket has
-    uniform access). True when the binding was added, False when it was there already."""
-    deadline = Deadline(timeout)
-    handle = _client(access).bucket(bucket)
-    title = f"sreplat {prefix.strip('/')}"
-    expression = f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{prefix.strip("/")}/")'
-    policy = gcp_call(
-        f"reading the IAM policy of gs://{bucket}",
-        deadline,
-        lambda t: handle.get_iam_policy(requested_policy_version=3, timeout=t, retry=None),
-    )
-    for binding in policy.bindings:
-        condition = binding.get("condition") or {}
-        if (
-            binding.get("role") == role
-            and member in binding.get("members", ())
-            and (condition.get("expression") == expression)
-        ):
-            return False
-    policy.version = 3
-    policy.bindings.append(
-        {
-            "role": role,
-            "members": {member},
-            "condition": {
-                "title": title,
-                "description": "set by sreplat bootstrap",
-                "expression": expression,
-            },
-        }
-    )
-    gcp_call(
-        f"granting {member} {role} on gs://{bucket}/{prefix}",
-        deadline,
-        lambda t: handle.set_iam_policy(policy, timeout=t, retry=None),
-    )
-    return True

@@ -1,12 +1,23 @@
-"""GKE access without gcloud: the Container API gives the cluster's endpoint and CA,
+"""GKE access without gcloud: the Container API gives the cluster's control-plane endpoint,
 google-auth gives a token, and both the `kubernetes` client and the Helm SDK are fed from memory.
 No kubeconfig file is written or changed.
+
+sreplat always connects through the control plane's DNS-based endpoint
+(``controlPlaneEndpointsConfig.dnsEndpointConfig.endpoint``, ``<uid>.<region>.gke.goog``): it is on
+every cluster, reachable from anywhere Google APIs are, and gated by IAM
+(``container.clusters.connect``) before Kubernetes RBAC, so a laptop or a CI runner needs no
+authorized network. It presents a publicly trusted certificate, so the client verifies it with the
+system's trust store and not with the cluster CA (as ``gcloud container clusters get-credentials
+--dns-endpoint`` does: its kubeconfig carries no ``certificate-authority-data``). The IP-based
+endpoint (cluster CA, authorized networks) is never used: it is closed to the outside unless
+``master_authorized_networks`` opens it, and sreplat has no need for it.
 """
 
 from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +31,20 @@ LOCATION = re.compile(r"[a-z]+-[a-z]+\d+(-[a-z])?")
 CLUSTER_NAME = re.compile(r"[a-z]([a-z0-9-]{0,38}[a-z0-9])?")
 
 
+DNS_ACCESS_HINT = (
+    "apply the cluster stack again (it sets control_plane_endpoints_config.dns_endpoint_config."
+    "allow_external_traffic = true), or run `gcloud container clusters update {name} --location "
+    "{location} --enable-dns-access`"
+)
+
+
 class ClusterNotReady(OperationFailed):
     """The cluster exists but its control plane cannot be used yet (or any more)."""
+
+
+def control_plane_url(dns_endpoint: str) -> str:
+    """Where the DNS-based endpoint answers: HTTPS on the name itself."""
+    return f"https://{dns_endpoint}"
 
 
 @dataclass(frozen=True)
@@ -34,19 +57,26 @@ class ClusterInfo:
     ca_pem: str
     master_version: str
     autopilot: bool
+    dns_endpoint: str = ""  # <uid>.<region>.gke.goog
+    dns_external: bool = False  # allowExternalTraffic: whether user traffic may use it
+    authorized_networks: tuple[str, ...] = ()  # CIDRs allowed to reach the IP endpoint
 
     @property
     def usable(self) -> bool:
-        return self.status in USABLE_STATES and bool(self.endpoint) and bool(self.ca_pem)
+        return self.status in USABLE_STATES and bool(self.dns_endpoint)
 
 
 @dataclass(frozen=True)
 class ClusterAccess:
-    """What a Kubernetes client needs: ``https://`` endpoint, CA (PEM) and a bearer token."""
+    """What a Kubernetes client needs: the ``https://`` endpoint, a bearer token, and how to
+    trust the server: ``ca_pem`` (a CA to trust alone), or "" for the system's trust store;
+    ``server_name``, when set, is the TLS name asked for and verified (SNI) whatever host the
+    endpoint URL names."""
 
     endpoint: str
     ca_pem: str
     token: str = field(repr=False)
+    server_name: str | None = None
 
     def kube_configuration(self) -> Any:
         """An in-memory ``kubernetes.client.Configuration``.
@@ -60,7 +90,8 @@ class ClusterAccess:
             host=self.endpoint,
             api_key={"authorization": self.token},
             api_key_prefix={"authorization": "Bearer"},
-            ca_cert_data=self.ca_pem,
+            ca_cert_data=self.ca_pem or None,  # None: urllib3 loads the system's trust store
+            tls_server_name=self.server_name,
         )
         config.retries = False
         return config
@@ -107,6 +138,8 @@ def describe_cluster(access: GcpAccess, location: str, name: str, *, timeout: fl
             detail=exc.message,
         ) from exc
     ca = cluster.master_auth.cluster_ca_certificate
+    endpoints = cluster.control_plane_endpoints_config
+    networks = endpoints.ip_endpoints_config.authorized_networks_config
     return ClusterInfo(
         name=cluster.name,
         location=cluster.location,
@@ -116,11 +149,23 @@ def describe_cluster(access: GcpAccess, location: str, name: str, *, timeout: fl
         ca_pem=base64.b64decode(ca).decode() if ca else "",
         master_version=cluster.current_master_version,
         autopilot=bool(cluster.autopilot.enabled),
+        dns_endpoint=endpoints.dns_endpoint_config.endpoint,
+        dns_external=bool(endpoints.dns_endpoint_config.allow_external_traffic),
+        authorized_networks=tuple(block.cidr_block for block in networks.cidr_blocks),
     )
 
 
-def connect(access: GcpAccess, location: str, name: str, *, timeout: float = 30.0) -> ClusterAccess:
-    """Endpoint, CA and a fresh token for cluster ``name``; ClusterNotReady if it cannot serve."""
+def connect(
+    access: GcpAccess,
+    location: str,
+    name: str,
+    *,
+    timeout: float = 30.0,
+    control_plane: Callable[[str], str] = control_plane_url,
+) -> ClusterAccess:
+    """The DNS-based endpoint and a fresh token for cluster ``name``; ClusterNotReady if it cannot
+    serve. ``control_plane`` maps the endpoint's name to the URL that reaches it (tests: a local
+    double; the name stays the TLS server name)."""
     deadline = Deadline(timeout)
     info = describe_cluster(access, location, name, timeout=max(deadline.remaining(), 0.01))
     if not info.usable:
@@ -131,5 +176,13 @@ def connect(access: GcpAccess, location: str, name: str, *, timeout: float = 30.
             if info.status == "PROVISIONING"
             else None,
         )
+    if not info.dns_external:
+        raise ClusterNotReady(
+            f"GKE cluster {name}'s DNS-based control-plane endpoint ({info.dns_endpoint}) does not "
+            "accept user traffic (allowExternalTraffic is off), and sreplat connects only through it",
+            hint=DNS_ACCESS_HINT.format(name=name, location=location),
+        )
     token = access_token(access.resolved_credentials(), deadline)
-    return ClusterAccess(endpoint=f"https://{info.endpoint}", ca_pem=info.ca_pem, token=token)
+    return ClusterAccess(
+        endpoint=control_plane(info.dns_endpoint), ca_pem="", token=token, server_name=info.dns_endpoint
+    )

@@ -1,7 +1,8 @@
 """How the Helm SDK reaches a cluster: a kubeconfig held in memory, and the connection that makes
 SDK ``Config`` objects (one per namespace) from it.
 
-:class:`KubeAccess` carries a kubeconfig built from (API server, bearer token, CA certificate).
+:class:`KubeAccess` carries a kubeconfig built from (API server, bearer token, and a CA certificate
+or none: the system's trust store).
 :class:`SdkConnection` hands it to client-go through an anonymous memory-backed file
 (``memfd_create``, read via ``/proc/self/fd/N``): nothing lands on disk and ``~/.kube/config`` /
 ``$KUBECONFIG`` are never read or written. Where memfd is unavailable (non-Linux), the SDK's own
@@ -33,18 +34,24 @@ class KubeAccess:
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
-    def from_token(cls, *, server: str, token: str, ca_pem: str | bytes) -> KubeAccess:
-        """From an HTTPS API server URL, a bearer token and the cluster CA (PEM)."""
+    def from_token(
+        cls, *, server: str, token: str, ca_pem: str | bytes | None, server_name: str | None = None
+    ) -> KubeAccess:
+        """From an HTTPS API server URL, a bearer token and how to trust the server: the cluster
+        CA (PEM), or None for the system's trust store (GKE's DNS-based endpoint presents a
+        publicly trusted certificate). ``server_name``: the TLS name to ask for and verify."""
         if not token:
             raise UsageError("an empty bearer token cannot authenticate to the cluster")
         if not server.startswith("https://"):
             raise UsageError(f"the API server must be an https:// URL, not {server!r}")
-        if not ca_pem:
-            raise UsageError(f"the cluster CA certificate is required for {server}")
-        pem = ca_pem.encode() if isinstance(ca_pem, str) else ca_pem
-        if b"BEGIN CERTIFICATE" not in pem:
-            raise UsageError("the cluster CA is not a PEM certificate")
-        cluster = {"server": server, "certificate-authority-data": base64.b64encode(pem).decode()}
+        cluster: dict[str, str] = {"server": server}
+        if ca_pem:
+            pem = ca_pem.encode() if isinstance(ca_pem, str) else ca_pem
+            if b"BEGIN CERTIFICATE" not in pem:
+                raise UsageError("the cluster CA is not a PEM certificate")
+            cluster["certificate-authority-data"] = base64.b64encode(pem).decode()
+        if server_name:
+            cluster["tls-server-name"] = server_name
         doc = {
             "apiVersion": "v1",
             "kind": "Config",

@@ -145,7 +145,9 @@ def _install_or_upgrade(
     config = session.config(ns)
     try:
         if previous is None:
-            raw = config.install(chart, release, values, create_namespace=not dry_run, **options)
+            # The namespace is a prerequisite (helm/namespace.yaml, applied by bootstrap with its Pod
+            # Security labels): a release never creates it, and the CI deployer may not.
+            raw = config.install(chart, release, values, create_namespace=False, **options)
         else:
             raw = config.upgrade(
                 chart,

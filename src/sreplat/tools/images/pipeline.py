@@ -7,8 +7,11 @@ Cloud Build) builds and pushes it: the target named after the app in the one mul
 ``apps/Dockerfile``, whose stages up to ``runtime`` the images share. It returns ``BuiltImages``:
 every app's image by digest, so a deploy ships exactly the digests that were built.
 
-The build context is ``apps/`` as committed at the SHA: the work tree when the SHA is HEAD and the
-tree is clean (or ``allow_dirty``), else that commit's ``apps/`` exported to a temporary folder.
+The build context is ``apps/`` as committed at the SHA, exported to a temporary folder (``git
+archive``), so what is built is the commit whatever the work tree holds. A SHA that is HEAD while
+the work tree has changes that would reach an image (``context.context_changes``: under ``apps/``,
+let in by ``apps/.dockerignore``) is refused, since those changes would not be deployed; with
+``allow_dirty`` the work tree is built as it is, changes included.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sreplat.errors import OperationFailed, SreplatError, UsageError
 from sreplat.events import Event, EventSink, discard
 from sreplat.tools import git
 from sreplat.tools.images import bases, lock
+from sreplat.tools.images import context as build_context
 from sreplat.tools.images.bases import BasePins
 from sreplat.tools.images.lock import LockInfo
 from sreplat.tools.images.registry import ImageRef, RegistryClient, RegistryCredentials
@@ -188,14 +192,17 @@ def build_and_push(
     full_sha = git.resolve_sha(repo, sha)
     images = {app: ImageRef.of(f"{registry_prefix.rstrip('/')}/{app}", full_sha) for app in apps}
     head = git.resolve_sha(repo, "HEAD")
-    dirty = full_sha == head and git.is_dirty(repo)
+    changes = build_context.context_changes(repo, CONTEXT_SUBDIR) if full_sha == head else []
+    dirty = bool(changes)
     if dirty and not allow_dirty:
         raise UsageError(
-            f"the work tree has uncommitted changes, so an image tagged {full_sha[:12]} would not be "
-            "that commit",
+            f"the work tree has uncommitted changes that would go into the images "
+            f"({build_context.describe(changes)}), but an image tagged {full_sha[:12]} must be that commit",
             hint="commit or stash them, or pass --allow-dirty",
         )
-    pins, lock_info = _pinned_inputs(repo, full_sha, from_work_tree=full_sha == head)
+    # The pins are read from where the build context comes from: the work tree when it is built
+    # as it is (dirty, allowed), else the commit.
+    pins, lock_info = _pinned_inputs(repo, full_sha, from_work_tree=dirty)
     registry = RegistryClient(
         next(iter(images.values())).host, credentials=credentials, base_url=registry_base_url
     )
@@ -206,9 +213,10 @@ def build_and_push(
         emit(
             Event(
                 "image.dirty_tree",
-                f"the work tree has uncommitted changes: images built now are tagged {full_sha[:12]} "
-                "but include them (images that already exist are reused as they are)",
-                data={"sha": full_sha},
+                f"the work tree has uncommitted changes ({build_context.describe(changes)}): images "
+                f"built now are tagged {full_sha[:12]} but include them (images that already exist "
+                "are reused as they are)",
+                data={"sha": full_sha, "paths": changes},
             )
         )
     # Ask the registry first: when every tag exists there is nothing to export or build.
@@ -222,7 +230,7 @@ def build_and_push(
     if missing:
         _announce_overrides(pins.build_args(), args, emit)
         with tempfile.TemporaryDirectory(prefix="sreplat-images-") as scratch:
-            if full_sha == head:
+            if dirty:  # allowed: build what the work tree holds
                 context = repo / CONTEXT_SUBDIR
             else:
                 context = Path(scratch) / CONTEXT_SUBDIR
@@ -276,8 +284,9 @@ def _announce_overrides(pinned: Mapping[str, str], args: Mapping[str, str], emit
 
 
 def _pinned_inputs(repo: Path, sha: str, *, from_work_tree: bool) -> tuple[BasePins, LockInfo]:
-    """The base pins and the checked lock of the source being built: the work tree when building
-    HEAD (what the build context is), else the commit. UsageError before anything is built."""
+    """The base pins and the checked lock of the source being built: the work tree when the build
+    context is the work tree (a dirty HEAD, allowed), else the commit. UsageError before anything
+    is built."""
 
     def read(path: str) -> bytes | None:
         if from_work_tree:

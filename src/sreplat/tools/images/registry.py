@@ -1,4 +1,7 @@
-"""A small client for the Docker Registry HTTP API v2: does this tag exist, and what is its digest.
+"""A small client for the Docker Registry HTTP API v2: does this tag exist, and what is its digest;
+and one write: put an image that is already there under one more tag (``add_tag``: the manifest is
+fetched by digest and put again under the new tag, byte for byte, so the digest is unchanged —
+the distribution spec's "pushing manifests"; no layer moves).
 
 Auth follows the registry's own challenge: anonymous first; on ``401`` with ``Basic`` the
 credentials go straight in; with ``Bearer realm=…,service=…,scope=…`` they buy a token at the
@@ -192,7 +195,7 @@ class RegistryClient:
     ) -> httpx.Response:
         """``method`` on ``/v2/...`` ``path`` (or an absolute upload URL), authorised for ``scope``.
 
-        A 401 is answered once (its challenge's scope wins when it names one) and the request
+        A 401 is answered once (with a token for the challenge's scope and ``scope``) and the request
         sent again, unless its body was a stream (already consumed: the caller authorises the
         scope first). The response is returned whatever its status. Unreachable: OperationFailed.
         """
@@ -268,6 +271,47 @@ class RegistryClient:
             detail=response.text[:500] if response.request.method != "HEAD" else None,
         )
 
+    def add_tag(self, image: ImageRef, digest: str, tag: str) -> bool:
+        """Tag the manifest ``digest`` of ``image``'s repository as ``tag`` too; False when ``tag``
+        already names that digest. A tag that names another image is an error (tags are never
+        moved: Artifact Registry's immutable tags would refuse it anyway)."""
+        target = ImageRef.of(image.repository, tag)
+        current = self.manifest_digest(target)
+        if current == digest:
+            return False
+        if current is not None:
+            raise OperationFailed(
+                f"{target} already names another image ({current[:19]}…), not {digest[:19]}…",
+                hint="tags are never moved; check which release recorded it",
+            )
+        scope = push_scope(image.path)
+        manifest = f"/v2/{image.path}/manifests/"
+        response = self.request("GET", manifest + digest, scope=scope, headers={"Accept": MANIFEST_ACCEPT})
+        if response.status_code != 200:
+            raise OperationFailed(
+                f"image registry {self.host} has no manifest {digest} in {image.path} "
+                f"(HTTP {response.status_code})",
+                detail=response.text[:500],
+            )
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        put = self.request(
+            "PUT",
+            manifest + tag,
+            scope=scope,
+            headers={"Content-Type": content_type},
+            content=response.content,
+        )
+        if put.status_code not in (200, 201):
+            raise OperationFailed(
+                f"image registry {self.host} refused to tag {target} (HTTP {put.status_code})",
+                hint="the credentials need write access to the repository (Artifact Registry Writer)",
+                detail=put.text[:500],
+            )
+        written = put.headers.get("Docker-Content-Digest", digest)
+        if written != digest:
+            raise OperationFailed(f"tagging {target} stored {written}, not {digest}")
+        return True
+
     def _authorization(self, challenge: httpx.Response, scope: str) -> str:
         scheme, params = parse_challenge(challenge.headers.get("WWW-Authenticate", ""))
         if scheme == "basic":
@@ -279,8 +323,11 @@ class RegistryClient:
             return _basic(self.credentials)
         if scheme != "bearer" or "realm" not in params:
             raise OperationFailed(f"image registry {self.host} asked for unsupported auth {scheme!r}")
-        # The token spec takes one ``scope`` parameter per scope; a challenge separates them by spaces.
-        scopes = (params.get("scope") or scope).split(" ")
+        # The token spec takes one ``scope`` parameter per scope; a challenge separates them by
+        # spaces. Ask for what the challenge names and what the caller will need next (a push
+        # after this read: the token is kept per ``scope``).
+        scopes = (params.get("scope") or "").split()
+        scopes += [wanted for wanted in scope.split() if wanted not in scopes]
         query = {"service": params.get("service", self.host), "scope": scopes}
         headers = {"Authorization": _basic(self.credentials)} if self.credentials else {}
         response = self._http().get(params["realm"], params=query, headers=headers)

@@ -48,6 +48,17 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, u3.NewConnectionError | u3.ProtocolError | ConnectionError)
 
 
+# Who may do what (README, "Bootstrapping a real GCP project from zero"): IAM lets an account
+# through the DNS endpoint (container.clusters.connect, in Kubernetes Engine Cluster Viewer),
+# Kubernetes RBAC then decides: the CI deployer has the platform chart's Role in namespace
+# sreplat; bootstrap needs Kubernetes Engine Admin (it creates the namespace and that Role).
+KUBE_ACCESS_HINT = (
+    "deploys need roles/container.clusterViewer on the project and the platform chart's Role "
+    "`sreplat-deployer` in namespace sreplat (deployer.user); bootstrap and destroy need "
+    "roles/container.admin"
+)
+
+
 def translate_kube_error(exc: BaseException, what: str, deadline: Deadline) -> Exception:  # noqa: PLR0911
     import json
 
@@ -63,7 +74,8 @@ def translate_kube_error(exc: BaseException, what: str, deadline: Deadline) -> E
     ):
         return OperationFailed(
             f"{what}: TLS verification of the Kubernetes API failed",
-            hint="the cluster CA from the Container API does not match the server's certificate",
+            hint="the control plane's DNS endpoint presents a publicly trusted certificate: check the "
+            "system's trust store (SSL_CERT_FILE/SSL_CERT_DIR) and any proxy that intercepts TLS",
             detail=str(exc),
         )
     if isinstance(exc, ApiException):
@@ -76,7 +88,7 @@ def translate_kube_error(exc: BaseException, what: str, deadline: Deadline) -> E
         if exc.status in (401, 403):
             return (PermissionDenied if exc.status == 403 else AccessDenied)(
                 f"{what}: {exc.status} {message}",
-                hint="the Google account needs Kubernetes Engine Developer (roles/container.developer)",
+                hint=KUBE_ACCESS_HINT if exc.status == 403 else "check the Google credentials sreplat uses",
             )
         if exc.status == 409:
             return AlreadyExists(f"{what}: {message}")

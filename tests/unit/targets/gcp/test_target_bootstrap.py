@@ -12,12 +12,14 @@ from tests.doubles.base import Request
 from tests.unit.targets.gcp.world import (
     API_HOST,
     BUCKET,
+    CLUSTER_DNS,
     ENV,
     INGRESS_IP,
     NEEDS,
     PROJECT,
     REGION,
     STEPS,
+    TOKEN,
     World,
 )
 
@@ -83,10 +85,60 @@ def test_bootstrap_runs_the_dag_in_order_with_cluster_and_images_side_by_side(wo
     ]
 
     assert run.result["headline"] == f"dev is up: https://{API_HOST} runs {sha[:12]}"
-    assert run.result["facts"]["name_servers"] == [
-        "ns-cloud-a1.googledomains.com.",
-        "ns-cloud-a2.googledomains.com.",
-    ]
+    facts = run.result["facts"]
+    assert facts["name_servers"] == ["ns-cloud-a1.googledomains.com.", "ns-cloud-a2.googledomains.com."]
+    assert facts["ds_record"].startswith("2371 8 2 ")  # beside the name servers, for the registrar
+    assert facts["ci_service_account"] == f"sreplat-{ENV}-deployer@{PROJECT}.iam.gserviceaccount.com"
+
+
+def test_bootstrap_on_a_project_as_real_as_the_doubles_make_it(world: World) -> None:
+    """Issue 12. The IP endpoint is closed (no authorized networks, the default): every
+    Kubernetes request — the first one included — goes through the DNS-based endpoint, verified
+    against the public trust store, with the Google access token. The default Cloud Build account
+    may not build here (a secure-by-default organisation). CI's identity, Role, grants and the
+    registry's release tags are in place; the environment lock is gone when the run ends."""
+    sha = world.head()
+    world.cloudbuild.able_accounts = {f"sreplat-{ENV}-build@{PROJECT}.iam.gserviceaccount.com"}
+    run = world.cli("bootstrap")
+    assert run.code == 0, run.err[-3000:]
+    calls = world.kube.calls()
+    assert calls and {c.server_name for c in calls} == {CLUSTER_DNS}
+    assert {c.headers["authorization"] for c in calls} == {f"Bearer {TOKEN}"}
+    assert world.kube.refused == []
+    # The cluster stack asked GKE for that endpoint, open to user traffic, and no authorized network.
+    [spec] = world.container.create_requests
+    endpoints = spec["controlPlaneEndpointsConfig"]
+    assert endpoints["dnsEndpointConfig"]["allowExternalTraffic"] is True
+    assert endpoints["ipEndpointsConfig"]["authorizedNetworksConfig"]["cidrBlocks"] == []
+    # The first Kubernetes write is the namespace, with its Pod Security labels.
+    first_write = next(c for c in calls if c.method != "GET")
+    assert (first_write.method, first_write.path) == ("PATCH", "/api/v1/namespaces/sreplat")
+    namespace = world.kube.get("Namespace", "sreplat")
+    assert namespace is not None
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    # Cloud Build ran as the foundation's build account (the default one may not build here).
+    assert {b["serviceAccount"] for b in world.cloudbuild.builds.values()} == {
+        f"projects/{PROJECT}/serviceAccounts/sreplat-{ENV}-build@{PROJECT}.iam.gserviceaccount.com"
+    }
+    # The recorded release's images carry release-<sha>, which the cleanup policy keeps.
+    for app in ("api", "worker"):
+        [image] = world.registry.images[(PROJECT, REGION, f"sreplat-{ENV}", app)].values()
+        assert image.tags == {sha, f"release-{sha}"}
+    # The CI deployer's Role is bound to its account; the API uses the TLS policy.
+    binding = world.kube.get("RoleBinding", "sreplat-deployer", "sreplat")
+    assert binding is not None
+    assert binding["subjects"][0]["name"] == f"sreplat-{ENV}-deployer@{PROJECT}.iam.gserviceaccount.com"
+    frontend = world.kube.get("FrontendConfig", "api", "sreplat")
+    assert frontend is not None and frontend["spec"]["sslPolicy"] == f"sreplat-{ENV}-ingress-tls"
+    # The foundation stack got the state bucket and prefix (its grants to CI are made there).
+    foundation = world.state("foundation")
+    assert foundation is not None
+    assert foundation["outputs"]["state_objects"]["value"]["lock"] == f"sreplat/{ENV}/lock.json"
+    # The environment lock is gone once the run is over.
+    assert f"sreplat/{ENV}/lock.json" not in world.gcs.objects[BUCKET]
+    lock = f"sreplat/{ENV}/lock.json"
+    lock_writes = [r for r in world.gcs.calls("POST", "/upload/") if lock.encode() in r.body]
+    assert lock_writes and lock_writes[0].param("ifGenerationMatch") == "0"
 
 
 def test_bootstrap_of_an_environment_that_is_up_changes_nothing(world: World) -> None:
@@ -107,12 +159,13 @@ def test_bootstrap_of_an_environment_that_is_up_changes_nothing(world: World) ->
         assert world.helm_revisions(release) == [(1, "deployed")]
 
 
-def _once(arm: Callable[[], None]) -> Callable[[Request], None]:
-    armed = []
+def _once(arm: Callable[[], None], *, after: int = 0) -> Callable[[Request], None]:
+    """A hook that arms a fault once, on the matching request that follows ``after`` others."""
+    seen = []
 
     def hook(_request: Request) -> None:
-        if not armed:
-            armed.append(True)
+        seen.append(True)
+        if len(seen) == after + 1:
             arm()
 
     return hook
@@ -120,9 +173,17 @@ def _once(arm: Callable[[], None]) -> Callable[[Request], None]:
 
 # step → how to make it fail once (as the real API would: a refusal, a failed build...)
 FAULTS: dict[str, Callable[[World], object]] = {
-    "state-bucket": lambda w: w.gcs.inject(r"^/storage/v1/b$", method="POST", status=403, times=1),
+    # A bucket that exists with weaker settings must be brought up to them (the environment
+    # lock lives in it, so it is taken first): the update is refused once.
+    "state-bucket": lambda w: (
+        w.gcs.add_bucket(BUCKET, versioning=False, uniform_access=True),
+        w.gcs.inject(rf"^/storage/v1/b/{BUCKET}$", method="PATCH", status=403, times=1),
+    ),
     "foundation": lambda w: w.clouddns.inject(r"/managedZones$", method="POST", status=403, times=1),
     "cluster": lambda w: w.container.inject(r"/clusters$", method="POST", status=403, times=1),
+    "namespace": lambda w: w.kube.inject(
+        r"^/api/v1/namespaces/sreplat$", method="PATCH", status=422, times=1
+    ),
     "images": lambda w: setattr(
         w.cloudbuild, "fail_next", "Step #0 - docker-build: returned a non-zero code: 1"
     ),

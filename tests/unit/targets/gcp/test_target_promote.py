@@ -39,7 +39,6 @@ def world(
     with open_world(
         tmp_path,
         setenv=monkeypatch.setenv,
-        delenv=lambda name: monkeypatch.delenv(name, raising=False),
         capsys=capsys,
         registry_upstream=upstream.url,
         prod=True,
@@ -110,6 +109,18 @@ def test_prod_runs_exactly_the_digests_dev_runs_copied_not_rebuilt(
     )
     copied = run.events("image.copied")
     assert len(copied) == 2 and all(e["mounted"] > 0 and e["streamed"] == 0 for e in copied)  # one host
+    # As a deploy records: prod's copies carry release-<sha> too (prod's cleanup policy keeps
+    # them), and the record went over the generation the promotion read (bootstrap's record).
+    record_step = next(e for e in run.events("step.finish") if e["step"] == "record")
+    assert record_step["message"].endswith(f"images tagged release-{v2[:12]}")
+    for app in APPS:
+        tagged = writer.get_manifest(repository(PROD, app), f"release-{v2}")
+        assert tagged.headers["Docker-Content-Digest"] == dev["images"][app]["digest"]
+    record_writes = [
+        r for r in world.gcs.calls("POST", "/upload/") if f"sreplat/{PROD}/release.json".encode() in r.body
+    ]
+    assert record_writes[-1].param("ifGenerationMatch") not in (None, "0")
+    assert [past["sha"] for past in prod["history"]] == [world.repo.git("rev-parse", f"{v2}^")]  # bootstrap's
     # Dev is untouched.
     assert {app: world.deployment_image(app) for app in APPS} == dev_images
     assert world.helm_revisions("api") == dev_revisions

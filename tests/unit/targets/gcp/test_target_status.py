@@ -170,7 +170,9 @@ def test_drift_is_a_terraform_plan_of_each_stack(world: World) -> None:
     # A plan takes no state lock: nothing was written to the bucket.
     assert [r for r in world.gcs.calls() if r.method in ("POST", "PUT", "PATCH", "DELETE")] == []
 
-    world.configure(github_repository="acme/sreplat")  # the configuration moved on
+    world.configure(  # the configuration moved on
+        github_repository="acme/sreplat", github_repository_id="101", github_repository_owner_id="202"
+    )
     drifted = world.cli("status", "--drift")
 
     assert drifted.code == 3

@@ -9,7 +9,10 @@ What the doubles do between them, as GCP and GKE would:
 
 - Terraform's state lives in the Cloud Storage double (the gcs backend); the fixture stacks
   create the DNS zone and record (Cloud DNS double) and the cluster (Container double), whose
-  control plane is the Kubernetes double (HTTPS, throwaway CA);
+  control plane is the Kubernetes double with both of GKE's doors: the IP endpoint (a throwaway
+  cluster CA), closed to this machine as it is to anything outside the VPC without an authorized
+  network, and the DNS-based endpoint (``gke-<uid>-<number>.<region>.gke.goog``) with a publicly
+  trusted certificate (tests/support/public_pki.py), which is how sreplat gets in;
 - Cloud Build builds from the source object in Cloud Storage and pushes into the Artifact
   Registry double;
 - the Kubernetes double's controllers mark workloads ready, make the Ingress's load balancer
@@ -22,6 +25,9 @@ What the doubles do between them, as GCP and GKE would:
 ``World.cli(*argv)`` runs the CLI in-process (``--output json``) and returns the exit code and
 the JSON lines; ``World.command(*argv)`` is the argv that runs it in a subprocess with the same
 seams (``tests.unit.targets.gcp.entry`` reads them from ``World.wiring_file``).
+
+The load balancer and the DNS endpoint present certificates of the suite's stand-in public CA,
+trusted through ``SSL_CERT_FILE`` like a real public CA; nothing hands sreplat a CA for them.
 """
 
 from __future__ import annotations
@@ -49,13 +55,14 @@ from tests.doubles.base import DoubleServer, Request
 from tests.doubles.cloudbuild import CloudBuildDouble
 from tests.doubles.clouddns import CloudDnsDouble
 from tests.doubles.compute import ComputeDouble
-from tests.doubles.container import ContainerDouble
+from tests.doubles.container import ContainerDouble, dns_endpoint_name
 from tests.doubles.dns_server import DnsServer
 from tests.doubles.gcs import StorageDouble
 from tests.doubles.ingress import IngressDouble
 from tests.doubles.kube import KubeDouble
 from tests.doubles.kube_controllers import GkeControllers, WorkloadController
 from tests.doubles.monitoring import MonitoringDouble
+from tests.support import public_pki
 from tests.support.git_repo import GitRepo
 from tests.support.pinned_inputs import pinned_inputs
 from tests.support.registry_images import RegistryWriter, layer
@@ -71,11 +78,13 @@ DOMAIN = "dev.acme.example"
 API_HOST = f"api.{DOMAIN}"
 BUCKET = f"{PROJECT}-sreplat-tfstate"
 INGRESS_IP = "34.120.0.10"  # what the fixture foundation stack reserves
+CLUSTER_DNS = dns_endpoint_name(PROJECT, REGION, f"sreplat-{ENV}")  # the control plane's DNS endpoint
 # The second environment of promotion tests (same project and region: its repository is another
 # repository of the same registry host, its cluster another Kubernetes double).
 PROD = "prod"
 PROD_DOMAIN = "prod.acme.example"
 PROD_API_HOST = f"api.{PROD_DOMAIN}"
+PROD_CLUSTER_DNS = dns_endpoint_name(PROJECT, REGION, f"sreplat-{PROD}")
 TOKEN = "ya29.world-access-token"
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 DOCKERFILE = "FROM scratch AS api\nCOPY . /app\n\nFROM scratch AS worker\nCOPY . /app\n"
@@ -87,7 +96,8 @@ NEEDS: dict[str, list[str]] = {
     "cluster": ["foundation"],
     "images": ["foundation"],
     "redis-image": ["foundation"],
-    "platform": ["cluster"],
+    "namespace": ["cluster"],
+    "platform": ["namespace", "foundation"],
     "redis": ["platform", "redis-image"],
     "api": ["redis", "images"],
     "worker": ["redis", "images"],
@@ -110,6 +120,7 @@ ENDPOINTS = {
 def seams_from(wiring: dict[str, Any]) -> Seams:
     """The seams a wiring document (``World.wiring``) describes."""
     load_balancers: dict[str, str] = wiring["load_balancers"]
+    control_planes: dict[str, str] = wiring["control_planes"]
     dns_host, _, dns_port = str(wiring["public_dns"]).partition(":")
     return Seams(
         gcp=GcpSeams(
@@ -118,6 +129,9 @@ def seams_from(wiring: dict[str, Any]) -> Seams:
             # Traffic for the ingress address reaches the load balancer double; no other address
             # has one (as on the Internet, where nothing else answers for this host).
             load_balancer=lambda address: load_balancers.get(address, f"https://{address}"),
+            # The cluster's DNS endpoint name reaches the Kubernetes double (nothing resolves
+            # *.gke.goog here); the name stays the TLS server name the certificate is checked for.
+            control_plane=lambda name: control_planes.get(name, f"https://{name}"),
         )
     )
 
@@ -320,7 +334,6 @@ def open_world(
     root: Path,
     *,
     setenv: Callable[[str, str], None],
-    delenv: Callable[[str], None],
     capsys: pytest.CaptureFixture[str] | None = None,
     registry_upstream: str | None = None,
     prod: bool = False,
@@ -340,30 +353,39 @@ def open_world(
     with contextlib.ExitStack() as owned:
         if registry_upstream is None:
             registry_upstream = owned.enter_context(RegistryServer(root / "artifact-registry-storage")).url
-        yield from _world(root, setenv, delenv, capsys, registry_upstream, prod, trustme.CA())
+        yield from _world(root, setenv, capsys, registry_upstream, prod, trustme.CA())
+
+
+def _kube(cluster_ca: Any, dns_name: str) -> KubeDouble:
+    """A cluster's control plane: the IP endpoint (closed: master_authorized_networks is empty by
+    default) and the DNS endpoint ``dns_name`` with a publicly trusted certificate."""
+    return KubeDouble(
+        tls=_tls_for(cluster_ca, "127.0.0.1"),
+        sni={dns_name: public_pki.server_context(dns_name)},
+        ip_endpoint_open=False,
+        require_token=TOKEN,
+    )
 
 
 def _world(
     root: Path,
     setenv: Callable[[str, str], None],
-    delenv: Callable[[str], None],
     capsys: pytest.CaptureFixture[str] | None,
     registry_upstream: str,
     prod: bool,
-    ca: Any,
+    cluster_ca: Any,  # signs the IP endpoints' certificates only
 ) -> Iterator[World]:
-    ca_file = root / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
     gcs = StorageDouble(project=PROJECT, require_token=TOKEN)
     registry = ArtifactRegistryDouble(require_token=TOKEN, upstream=registry_upstream)
-    kube = KubeDouble(tls=_tls_for(ca, "127.0.0.1"), require_token=TOKEN)
-    prod_kube = KubeDouble(tls=_tls_for(ca, "127.0.0.1"), require_token=TOKEN) if prod else None
+    kube = _kube(cluster_ca, CLUSTER_DNS)
+    prod_kube = _kube(cluster_ca, PROD_CLUSTER_DNS) if prod else None
     compute = ComputeDouble(require_token=TOKEN)
     container = ContainerDouble(require_token=TOKEN)
     clouddns = CloudDnsDouble(require_token=TOKEN)
     cloudbuild = CloudBuildDouble(storage=gcs, project=PROJECT, registry=registry, require_token=TOKEN)
     monitoring = MonitoringDouble(require_token=TOKEN)
-    ingress = IngressDouble(kube=kube, host=API_HOST, tls=_tls_for(ca, API_HOST, PROD_API_HOST))
+    api_hosts = (API_HOST, PROD_API_HOST) if prod else (API_HOST,)
+    ingress = IngressDouble(kube=kube, host=API_HOST, tls=public_pki.server_context(*api_hosts))
     doubles: list[DoubleServer] = [
         gcs,
         container,
@@ -378,10 +400,15 @@ def _world(
     ]
     for double in doubles:
         double.start()
+    # The environments' repositories, which the real foundation stack creates (the fixture stack
+    # does not model them): Artifact Registry takes pushes into existing repositories only, and
+    # bootstrap's redis-image mirror may push before the first image build does.
+    for env in (ENV, PROD) if prod else (ENV,):
+        registry.add_repository(PROJECT, REGION, f"sreplat-{env}")
     public_dns = DnsServer().start()
     public_dns.add(API_HOST, INGRESS_IP)
     container.kube_endpoint = kube.host
-    container.kube_ca_pem = ca.cert_pem.bytes().decode()
+    container.kube_ca_pem = cluster_ca.cert_pem.bytes().decode()
     if prod_kube is not None:
         public_dns.add(PROD_API_HOST, INGRESS_IP)
         container.kube_endpoints[f"sreplat-{PROD}"] = prod_kube.host
@@ -410,8 +437,6 @@ def _world(
     monitoring.answers.update(sreplat_queue_depth=0, sreplat_jobs_failed_total=0, sreplat_build_info=2)
 
     setenv("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
-    setenv("SSL_CERT_FILE", str(ca_file))  # the load balancer's certificate
-    delenv("SSL_CERT_DIR")
 
     upstream_redis = RegistryWriter(registry_upstream).image(
         "library/redis", "7.4-alpine", layers=[layer({"usr/local/bin/redis-server": b"redis"})]
@@ -450,6 +475,10 @@ def _world(
     world.wiring |= {
         "public_dns": f"127.0.0.1:{public_dns.port}",
         "load_balancers": {INGRESS_IP: ingress.url},
+        "control_planes": {
+            CLUSTER_DNS: kube.url,
+            **({PROD_CLUSTER_DNS: prod_kube.url} if prod_kube is not None else {}),
+        },
     }
     world.wiring_file.write_text(json.dumps(world.wiring))
     world.configure(
@@ -481,7 +510,6 @@ def world(
     with open_world(
         tmp_path,
         setenv=monkeypatch.setenv,
-        delenv=lambda name: monkeypatch.delenv(name, raising=False),
         capsys=capsys,
     ) as world:
         monkeypatch.chdir(world.project_dir)

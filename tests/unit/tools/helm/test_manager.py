@@ -403,9 +403,20 @@ def test_kube_access_checks_its_input_and_hides_the_token() -> None:
     doc = json.loads(access.kubeconfig)
     assert base64.b64decode(doc["clusters"][0]["cluster"]["certificate-authority-data"]).decode() == ca
     assert doc["users"][0]["user"]["token"] == TOKEN
+    # GKE's DNS-based endpoint: no CA (the system's trust store), and the name to verify.
+    dns = KubeAccess.from_token(
+        server="https://gke-1.asia-south1.gke.goog",
+        token=TOKEN,
+        ca_pem=None,
+        server_name="gke-1.asia-south1.gke.goog",
+    )
+    cluster = json.loads(dns.kubeconfig)["clusters"][0]["cluster"]
+    assert cluster == {
+        "server": "https://gke-1.asia-south1.gke.goog",
+        "tls-server-name": "gke-1.asia-south1.gke.goog",
+    }
     for kwargs, complaint in [
         ({"server": "https://10.0.0.1", "token": "", "ca_pem": ca}, "empty bearer token"),
-        ({"server": "https://10.0.0.1", "token": TOKEN, "ca_pem": ""}, "CA certificate is required"),
         ({"server": "https://10.0.0.1", "token": TOKEN, "ca_pem": "not a cert"}, "not a PEM"),
         ({"server": "http://10.0.0.1", "token": TOKEN, "ca_pem": ca}, "https://"),
     ]:
@@ -560,6 +571,10 @@ def test_history_that_never_deployed_is_replaced_by_a_fresh_install() -> None:
     config = FakeHelmConfig(releases={"api": [revision("api", 1, "failed")]})
     result = double_manager(config, []).upgrade_install("api", HELM_DIR / "api", {})
     assert config.writes() == ["uninstall", "install"]
+    install = next(c for c in config.calls if c[0] == "install")
+    # Issue 12: the namespace (helm/namespace.yaml, Pod Security labels) is applied before any
+    # release; an install never creates it (the CI deployer's Role could not).
+    assert "wait" not in install[2] and install[2]["create_namespace"] is False
     assert result.action == "installed"
     assert [(r["revision"], r["status"]) for r in config.releases["api"]] == [(1, "deployed")]
 

@@ -237,7 +237,10 @@ def test_forbidden_is_access_denied_with_a_hint(api: Any, kube_double: KubeDoubl
     kube_double.inject(r"/deployments/api$", status=403)
     with pytest.raises(AccessDenied, match="reading deployment/api: 403") as info:
         workload_status(api, NS, "Deployment", "api")
-    assert "roles/container.developer" in (info.value.hint or "")
+    # Issue 12: the deployer is a Cluster Viewer plus a namespaced Role, never a project-wide developer.
+    hint = info.value.hint or ""
+    assert "roles/container.clusterViewer" in hint and "sreplat-deployer" in hint
+    assert "container.developer" not in hint
 
 
 def test_managed_certificate_states(api: Any, kube_double: KubeDouble) -> None:
