@@ -11,7 +11,8 @@ ENV    ?= local
 PYTEST_ARGS ?=
 
 .PHONY: help up down status test check lint typecheck pytest system-deps-up system-deps-test \
-        bench bench-apps bench-cli bench-images bench-gcp bench-chaos clean lock screenshot
+        bench bench-apps bench-cli bench-images bench-gcp bench-chaos bench-promote clean base-digests lock \
+        screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -36,6 +37,11 @@ $(CHECKOV):
 	.tools/checkov/bin/pip install -q --upgrade pip
 	.tools/checkov/bin/pip install -q 'checkov==$(CHECKOV_VERSION)'
 	touch $@
+
+# The upstream images (Dockerfile bases, Redis) are used by digest, as recorded in base-images.json;
+# this asks their registries what the tags name today and rewrites the file: review, then commit.
+base-digests: $(VENV)/.runtime  ## re-resolve base-images.json (base image and Redis digests) from the registries
+	$(PY) scripts/refresh_base_digests.py base-images.json
 
 # The images install apps/requirements.lock with --require-hashes: refresh it after changing the
 # apps' dependencies (tests/apps/test_pins.py fails until then). Resolved from PyPI for the
@@ -79,7 +85,7 @@ pytest: $(VENV)/.dev $(CHECKOV)
 	KUBECACHEDIR=$(CURDIR)/.cache/kube $(PY) -m pytest $(PYTEST_ARGS)
 
 # --- benchmarks (figures and ratios, never timed assertions) ----------------------------------
-bench: bench-apps bench-cli bench-images bench-gcp bench-chaos  ## every benchmark
+bench: bench-apps bench-cli bench-images bench-gcp bench-chaos bench-promote  ## every benchmark
 
 bench-apps: system-deps-test $(VENV)/.dev  ## API and worker throughput against naive baselines
 	$(PY) benchmarks/bench_apps.py
@@ -92,6 +98,9 @@ bench-images: system-deps-test $(VENV)/.dev  ## image builds: concurrent vs seri
 
 bench-gcp: $(VENV)/.dev  ## gcp status/bootstrap against latency-injected doubles
 	$(PY) benchmarks/bench_gcp.py
+
+bench-promote: system-deps-test $(VENV)/.dev  ## promote (copy by digest) vs rebuild-and-deploy of a new SHA
+	$(PY) benchmarks/bench_promote.py
 
 CHAOS_ARGS ?=
 bench-chaos: system-deps-test $(VENV)/.dev  ## the local platform under load and injected faults (5 min; CHAOS_ARGS=--duration N)

@@ -13,7 +13,8 @@ status     ``sreplat status`` (8 checks, run side by side) against the slowest s
            Goal: warm wall / slowest check <= 1.2.
 bootstrap  ``sreplat bootstrap`` of a fresh environment (a fresh set of doubles per round)
            against the critical path of its DAG, from the steps' own durations in that run:
-           state-bucket → foundation → max(cluster → namespace → platform → redis, images) → max(api, worker)
+           state-bucket → foundation → max(max(cluster → namespace → platform, redis-image) → redis,
+           images) → max(api, worker)
            → verify → record. Baseline in the same run: the sum of the steps (a serial runner).
            Goal: pipeline wall / critical path <= 1.1.
 """

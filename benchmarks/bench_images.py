@@ -32,6 +32,7 @@ from sreplat.events import Event  # noqa: E402
 from sreplat.tools.images.docker_builder import DockerEngineBuilder  # noqa: E402
 from sreplat.tools.images.pipeline import BuiltImages, build_and_push  # noqa: E402
 from tests.support.base_image import ensure_base_images, fresh_copy  # noqa: E402
+from tests.support.pinned_inputs import add_pinned_inputs  # noqa: E402
 from tests.support.registry_server import RegistryServer  # noqa: E402
 
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@sreplat.invalid"]
@@ -42,6 +43,7 @@ def make_repo(dest: Path) -> str:
     dest.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache")
     shutil.copytree(ROOT / "apps", dest / "apps", ignore=ignore)
+    add_pinned_inputs(dest)  # base-images.json, and a lock if apps/ has none yet
     subprocess.run([*GIT, "-C", str(dest), "init", "-q"], check=True)
     return commit(dest, "apps")
 

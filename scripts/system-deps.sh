@@ -21,6 +21,11 @@ declare -A test_needs=(
   [dockerd]=docker.io
   [docker-registry]=docker-registry
   [debootstrap]=debootstrap
+  # commit signatures: real SSH and OpenPGP keys and git verify-commit (tests/unit/tools/test_signatures.py)
+  [ssh-keygen]=openssh-client
+  [gpg]=gpg
+  [gpg-agent]=gpg-agent
+  [gpgconf]=gpgconf
   # bench-apps: the HTTP load generator (baseline and sreplat-api driven the same way)
   [wrk]=wrk
   # SLO rules and the Alertmanager configuration, checked and unit-tested by the real tools

@@ -167,13 +167,15 @@ def run(
     secrets: Iterable[str] = (),
     stdin_text: str | None = None,
     install_hint: str | None = None,
+    stdout_to: IO[bytes] | None = None,
 ) -> ProcResult:
     """Run ``argv`` to completion and return its output.
 
     ``env`` is added to (not substituted for) the current environment: pass secrets this way
     (``TF_VAR_*``), never in argv. ``on_stdout``/``on_stderr`` receive each line as it arrives.
-    Raises ToolMissing, ProcessFailed (exit code not in ``ok_codes`` and ``check``),
-    ProcessTimeout, or Interrupted.
+    ``stdout_to``: a binary file that receives stdout byte for byte (``stdout`` is then empty),
+    for output that is data rather than text. Raises ToolMissing, ProcessFailed (exit code not
+    in ``ok_codes`` and ``check``), ProcessTimeout, or Interrupted.
     """
     args = [os.fspath(a) for a in argv]
     if not args:
@@ -192,7 +194,7 @@ def run(
         cwd=cwd,
         env={**os.environ, **(env or {})},
         stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.PIPE if stdout_to is None else stdout_to,
         stderr=subprocess.PIPE,
         text=True,
         encoding="utf-8",

@@ -7,10 +7,17 @@ With ``require_token`` set, the v1 API wants ``Bearer <token>`` and the v2 API d
 Artifact Registry does: a ``401`` with a ``Bearer realm=...`` challenge, and a token endpoint that
 swaps Basic ``oauth2accesstoken:<token>`` for a registry token.
 
-Manifests can be put under a tag (v2 ``PUT .../manifests/<tag>``) with the repository's immutable
-tags (``dockerConfig.immutableTags``, which the foundation stack turns on): a new tag is always
-allowed, the same manifest under the same tag changes nothing, and a tag that names another image
-cannot be moved (400). ``immutable_tags = False`` lets tags move, as a mutable repository does.
+With ``upstream`` (the URL of a real registry, Debian's ``docker-registry``), the double is
+Artifact Registry's front only: after the token check, every Docker Registry v2 request (manifests,
+blobs, uploads, cross-repository mounts) goes to that registry, whose storage holds the images;
+``push`` pushes a real (layerless) image there. Manifests pushed through the front are also
+listed by the v1 API. Without it, images are small manifests held in memory.
+
+Manifests can be put under a tag (v2 ``PUT .../manifests/<tag>``; in memory, or through to
+``upstream``) with the repository's immutable tags (``dockerConfig.immutableTags``, which the
+foundation stack turns on): a new tag is always allowed, the same manifest under the same tag
+changes nothing, and a tag that names another image cannot be moved (400), whichever way the
+manifest is held. ``immutable_tags = False`` lets tags move, as a mutable repository does.
 """
 
 from __future__ import annotations
@@ -18,10 +25,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
+
+import httpx
 
 from tests.doubles.base import DoubleServer, Request, Response, rfc3339
 
@@ -42,9 +53,12 @@ class StoredImage:
 class ArtifactRegistryDouble(DoubleServer):
     name = "artifact-registry-double"
 
-    def __init__(self, *, host: str = "asia-south1-docker.pkg.dev", **kwargs: Any) -> None:
+    def __init__(
+        self, *, host: str = "asia-south1-docker.pkg.dev", upstream: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.registry_host = host  # the host part of image URIs, as the real API reports them
+        self.upstream = upstream.rstrip("/") if upstream else None
         self.repositories: set[tuple[str, str, str]] = set()
         # (project, location, repository, image) → digest → StoredImage
         self.images: dict[tuple[str, str, str, str], dict[str, StoredImage]] = {}
@@ -60,6 +74,9 @@ class ArtifactRegistryDouble(DoubleServer):
         self.route("GET", manifests, self._manifest)
         self.route("HEAD", manifests, self._manifest)
         self.route("PUT", manifests, self._put_manifest)
+        blobs = r"/v2/(?P<project>[^/]+)/(?P<repo>[^/]+)/(?P<image>.+)/blobs/.+"
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH"):
+            self.route(method, blobs, self._forward)
         self.immutable_tags = True
 
     # --- seeding ------------------------------------------------------------------------------
@@ -69,6 +86,8 @@ class ArtifactRegistryDouble(DoubleServer):
 
     def push(self, project: str, location: str, repository: str, image: str, tag: str) -> str:
         """Store an image (a small unique manifest) under ``tag``; return its digest."""
+        if self.upstream is not None:
+            return self._push_upstream(project, location, repository, image, tag)
         manifest = json.dumps(
             {
                 "schemaVersion": 2,
@@ -91,6 +110,63 @@ class ArtifactRegistryDouble(DoubleServer):
             stored = by_digest.setdefault(stored.digest, stored)
             stored.tags.add(tag)
         return stored.digest
+
+    def _push_upstream(self, project: str, location: str, repository: str, image: str, tag: str) -> str:
+        from tests.doubles.cloudbuild import push_minimal_image
+
+        assert self.upstream is not None
+        host = self.upstream.removeprefix("http://")
+        labels = [f"org.opencontainers.image.revision={tag}", f"image={image}"]
+        digest = push_minimal_image(f"{host}/{project}/{repository}/{image}:{tag}", labels=labels)
+        with httpx.Client(timeout=10) as http:
+            got = http.get(
+                f"{self.upstream}/v2/{project}/{repository}/{image}/manifests/{digest}",
+                headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+            )
+        self._remember(project, location, repository, image, got.content, tag)
+        return digest
+
+    def _remember(
+        self, project: str, location: str, repository: str, image: str, manifest: bytes, tag: str | None
+    ) -> StoredImage:
+        stored = StoredImage(manifest)
+        with self.lock:
+            self.repositories.add((project, location, repository))
+            by_digest = self.images.setdefault((project, location, repository, image), {})
+            stored = by_digest.setdefault(stored.digest, stored)
+            if tag is not None:
+                for other in by_digest.values():
+                    other.tags.discard(tag)
+                stored.tags.add(tag)
+        return stored
+
+    def delete_images(self) -> Callable[[], None]:
+        """Delete every image (as a cleanup policy would); return what puts them back."""
+        with self.lock:
+            saved = {key: dict(by_digest) for key, by_digest in self.images.items()}
+            self.images.clear()
+        if self.upstream is not None:
+            with httpx.Client(base_url=self.upstream, timeout=10) as http:
+                for (project, _location, repository, image), by_digest in saved.items():
+                    for digest in by_digest:
+                        http.delete(f"/v2/{project}/{repository}/{image}/manifests/{digest}")
+
+        def restore() -> None:
+            if self.upstream is not None:
+                with httpx.Client(base_url=self.upstream, timeout=10) as http:
+                    for (project, _location, repository, image), by_digest in saved.items():
+                        for stored in by_digest.values():
+                            media = json.loads(stored.manifest).get("mediaType", MANIFEST_MEDIA_TYPE)
+                            for ref in (stored.digest, *stored.tags):
+                                http.put(
+                                    f"/v2/{project}/{repository}/{image}/manifests/{ref}",
+                                    content=stored.manifest,
+                                    headers={"Content-Type": media},
+                                ).raise_for_status()
+            with self.lock:
+                self.images.update(saved)
+
+        return restore
 
     # --- v1 API -------------------------------------------------------------------------------
     def _repo_key(self, req: Request) -> tuple[str, str, str] | Response:
@@ -178,9 +254,9 @@ class ArtifactRegistryDouble(DoubleServer):
         if auth.startswith("Bearer ") and auth[7:] in self.registry_tokens:
             return None
         challenge = f'Bearer realm="{self.url}/v2/token",service="{self.registry_host}"'
-        parts = request.path.split("/manifests/")[0].removeprefix("/v2/")
-        if "/manifests/" in request.path:
-            actions = "pull,push" if request.method == "PUT" else "pull"
+        parts = re.split(r"/(?:manifests|blobs)/", request.path)[0].removeprefix("/v2/")
+        if parts != request.path.removeprefix("/v2/"):
+            actions = "pull" if request.method in ("GET", "HEAD") else "pull,push"
             challenge += f',scope="repository:{parts}:{actions}"'
         return Response(
             401,
@@ -198,6 +274,33 @@ class ArtifactRegistryDouble(DoubleServer):
 
     def _ping(self, req: Request) -> Response:
         return Response(body={}, headers={"Docker-Distribution-API-Version": "registry/2.0"})
+
+    def _forward(self, req: Request) -> Response:
+        """Pass a v2 request to the real registry; its upload locations come back through here."""
+        if self.upstream is None:
+            return self.error(
+                501, "this double keeps images in memory: start it with upstream=", "unsupported"
+            )
+        query = "&".join(f"{k}={quote(v, safe='')}" for k, values in req.query.items() for v in values)
+        headers = {k: v for k, v in req.headers.items() if k in ("accept", "content-type")}
+        with httpx.Client(timeout=60) as http:
+            answer = http.request(
+                req.method,
+                f"{self.upstream}{req.path}" + (f"?{query}" if query else ""),
+                headers=headers,
+                content=req.body or None,
+            )
+        kept = {
+            k: v.replace(self.upstream, self.url)
+            for k, v in answer.headers.items()
+            if k.lower() in ("location", "docker-content-digest", "docker-upload-uuid", "range")
+        }
+        return Response(
+            answer.status_code,
+            answer.content if req.method != "HEAD" else None,
+            headers=kept,
+            content_type=answer.headers.get("content-type", "application/octet-stream"),
+        )
 
     def _put_manifest(self, req: Request) -> Response:
         project, repository, image, ref = (req.match[k] for k in ("project", "repo", "image", "ref"))
@@ -221,14 +324,19 @@ class ArtifactRegistryDouble(DoubleServer):
                     ]
                 },
             )
-        for other in by_digest.values():
-            other.tags.discard(ref)
-        kept = by_digest.setdefault(stored.digest, stored)
-        if not ref.startswith("sha256:"):
-            kept.tags.add(ref)
+        tag = None if ref.startswith("sha256:") else ref
+        if self.upstream is not None:
+            answer = self._forward(req)
+            if answer.status == 201:
+                assert answer.headers.get("docker-content-digest", "") == stored.digest
+                self._remember(*repo, image, req.body, tag)
+            return answer
+        self._remember(*repo, image, req.body, tag)
         return Response(201, headers={"Docker-Content-Digest": stored.digest, "Location": req.path})
 
     def _manifest(self, req: Request) -> Response:
+        if self.upstream is not None:
+            return self._forward(req)
         project, repository, image, ref = (req.match[k] for k in ("project", "repo", "image", "ref"))
         for (p, _loc, r, i), by_digest in self.images.items():
             if (p, r, i) != (project, repository, image):

@@ -43,6 +43,9 @@ class ContainerDouble(DoubleServer):
         super().__init__(**kwargs)
         self.clusters: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.kube_endpoint = "34.100.0.10"
+        # A cluster created under one of these names gets its own control plane (several
+        # environments in one test, each with its own Kubernetes double).
+        self.kube_endpoints: dict[str, str] = {}
         self.kube_ca_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
         self.project_number = PROJECT_NUMBER
         self.created: list[str] = []
@@ -155,7 +158,7 @@ class ContainerDouble(DoubleServer):
             project,
             location,
             name,
-            endpoint=self.kube_endpoint,
+            endpoint=self.kube_endpoints.get(name, self.kube_endpoint),
             ca_pem=self.kube_ca_pem,
             # A bool field left out of the request is false, as in the API.
             allow_external_traffic=bool(dns_config.get("allowExternalTraffic")),

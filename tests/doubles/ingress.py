@@ -1,7 +1,8 @@
 """The HTTPS load balancer GKE builds for the API's Ingress, as a double.
 
 It serves TLS for the API host (a certificate from the test CA, as the managed certificate would
-be) and routes by Host header like the URL map: ``/healthz`` and ``/readyz`` answer for the
+be; ``add_host`` routes another environment's API host to its own cluster, one certificate naming
+both) and routes by Host header like the URL map: ``/healthz`` and ``/readyz`` answer for the
 ``api`` Deployment found in the Kubernetes double — 502 when it has no ready replica (no healthy
 backend), else 200 with the ``SREPLAT_RELEASE`` its pod template sets, as the real API reports
 it. ``readyz_status`` makes ``/readyz`` fail (Redis unreachable behind a healthy process).
@@ -25,16 +26,22 @@ class IngressDouble(DoubleServer):
         super().__init__(tls=tls, **kwargs)
         self.kube = kube
         self.api_host = host
+        self.hosts: dict[str, KubeDouble] = {host: kube}
         self.namespace = namespace
         self.readyz_status = 200
         self.route("GET", r"/healthz", self._healthz)
         self.route("GET", r"/readyz", self._readyz)
 
+    def add_host(self, host: str, kube: KubeDouble) -> None:
+        with self.lock:
+            self.hosts[host] = kube
+
     def _backend(self, req: Request) -> Response | dict[str, Any]:
         host = req.headers.get("host", "").split(":")[0]
-        if host != self.api_host:
+        kube = self.hosts.get(host)
+        if kube is None:
             return Response(404, "default backend - 404", content_type="text/plain")
-        deployment = self.kube.get("Deployment", "api", self.namespace)
+        deployment = kube.get("Deployment", "api", self.namespace)
         if deployment is None:
             return Response(404, "default backend - 404", content_type="text/plain")
         if int((deployment.get("status") or {}).get("readyReplicas") or 0) < 1:

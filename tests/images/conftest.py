@@ -15,6 +15,7 @@ import pytest
 
 from tests.doubles.cloudbuild import CloudBuildDouble
 from tests.doubles.gcs import StorageDouble
+from tests.support.pinned_inputs import add_pinned_inputs
 from tests.support.registry_server import RegistryServer
 
 if TYPE_CHECKING:
@@ -42,9 +43,11 @@ class AppsRepo:
 
 
 def make_apps_repo(dest: Path, apps_dir: Path = REPO_ROOT / "apps") -> AppsRepo:
-    """A git repo whose one commit holds a copy of ``apps/``: the real work tree may be dirty."""
+    """A git repo whose one commit holds a copy of ``apps/`` and the pinned inputs (base images,
+    a lock): the real work tree may be dirty."""
     dest.mkdir(parents=True)
     shutil.copytree(apps_dir, dest / "apps", ignore=COPY_IGNORE)
+    add_pinned_inputs(dest)
     git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "-m", "apps")

@@ -9,6 +9,7 @@ removed, standing in for distroless.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import pytest
 
 from sreplat.errors import OperationFailed
 from sreplat.events import Event
+from sreplat.tools.images import bases
 from sreplat.tools.images.docker_builder import DockerEngineBuilder
 from sreplat.tools.images.pipeline import BuiltImages, build_and_push
 from sreplat.tools.images.registry import (
@@ -265,7 +267,10 @@ def test_rerun_for_the_same_sha_skips_the_build_and_keeps_the_digests(
     for app in ("api", "worker"):
         assert not again.images[app].built
         assert again.images[app].digest == engine_build.manifest.images[app].digest
-    assert again.to_json() == engine_build.manifest.to_json()
+    assert again.to_json()["images"] == engine_build.manifest.to_json()["images"]
+    # Nothing was built, so the bases given were not used: the inputs are the commit's pins.
+    assert again.inputs is not None
+    assert "never-used" not in again.inputs.base_images.values()
 
 
 def test_a_code_change_reuses_the_dependency_layer(
@@ -399,3 +404,61 @@ def test_engine_answers_when_one_runs(docker_engine: None) -> None:
     from sreplat.tools.images.docker_builder import engine_answers
 
     assert engine_answers() is True
+
+
+def test_the_bases_are_built_from_by_the_digests_pinned_in_the_commit(
+    apps_clone: AppsRepo,
+    registry: RegistryServer,
+    engine_builder: DockerEngineBuilder,
+    base_images: Any,
+    tmp_path: Path,
+) -> None:
+    """No build-argument overrides: the bases come from base-images.json at the SHA, refreshed
+    against a real registry holding them, and reach the Dockerfile as ``ref@digest``. A digest the
+    registry does not hold fails the build at its FROM step, so the digest is what is used."""
+    client = docker_client()
+    refs: dict[str, str] = {}
+    for name, local in (("builder", base_images.builder), ("runtime", base_images.runtime)):
+        repository = f"{registry.host}/bases/{name}"
+        client.images.get(local).tag(repository, "bookworm")
+        client.images.push(repository, "bookworm")
+        refs[name] = f"{repository}:bookworm"
+    pins_file = apps_clone.path / bases.BASES_FILE
+    pins = json.loads(pins_file.read_text())
+    pins["images"]["builder"]["ref"] = refs["builder"]
+    pins["images"]["runtime"]["ref"] = refs["runtime"]
+    del pins["images"]["redis"]  # refresh would ask Docker Hub for it
+    pins_file.write_text(json.dumps(pins))
+    bases.refresh(pins_file)
+    resolved = bases.load_file(pins_file)
+    sha = commit_change(apps_clone.path, bases.BASES_FILE, pins_file.read_text(), "bases from the registry")
+    prefix = f"{registry.host}/pinned-bases"
+    try:
+        manifest = build_and_push(
+            sha=sha,
+            registry_prefix=prefix,
+            builder=engine_builder,
+            repo=apps_clone.path,
+        )
+        assert manifest.inputs is not None
+        assert manifest.inputs.base_images == {
+            "BUILDER_IMAGE": resolved.images["builder"].pinned,
+            "BASE_IMAGE": resolved.images["runtime"].pinned,
+        }
+        assert all(record.built for record in manifest.images.values())
+
+        pins["images"]["builder"]["digest"] = "sha256:" + "0" * 64
+        bad = commit_change(apps_clone.path, bases.BASES_FILE, json.dumps(pins), "a digest nobody has")
+        with pytest.raises(OperationFailed, match=r"image build failed at step \d+/\d+ \(FROM "):
+            build_and_push(
+                sha=bad,
+                registry_prefix=prefix,
+                builder=engine_builder,
+                repo=apps_clone.path,
+                apps=("api",),
+            )
+    finally:
+        for image in client.images.list():
+            for tag in image.tags:
+                if tag.startswith((prefix + "/", f"{registry.host}/bases/")):
+                    client.images.remove(tag)

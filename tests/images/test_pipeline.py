@@ -6,6 +6,7 @@ No Docker engine needed."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import tarfile
@@ -17,7 +18,9 @@ import pytest
 from sreplat.errors import OperationFailed, UsageError
 from sreplat.events import Event, discard
 from sreplat.tools.gcp.cloudbuild import CloudBuildBuilder
+from sreplat.tools.images import bases
 from sreplat.tools.images.pipeline import (
+    BuildInputs,
     BuildRequest,
     BuiltImage,
     BuiltImages,
@@ -72,7 +75,12 @@ def test_builds_push_and_record_the_manifest(
         emit=events.append,
     )
     client = RegistryClient(registry.host)
-    expected: dict[str, Any] = {"sha": apps_repo.sha, "images": {}}
+    # The inputs: the pinned bases as committed, the lock's sha256 (what `sha256sum` prints).
+    pinned = bases.load_file(apps_repo.path / "base-images.json").build_args()
+    assert set(pinned) == {"BUILDER_IMAGE", "BASE_IMAGE"} and all("@sha256:" in v for v in pinned.values())
+    lock_sha = hashlib.sha256((apps_repo.path / "apps" / "requirements.lock").read_bytes()).hexdigest()
+    inputs = {"base_images": pinned, "requirements_lock_sha256": lock_sha}
+    expected: dict[str, Any] = {"sha": apps_repo.sha, "images": {}, "inputs": inputs}
     for app in ("api", "worker"):
         record = manifest.images[app]
         assert record.built
@@ -88,6 +96,7 @@ def test_builds_push_and_record_the_manifest(
     assert BuiltImages.from_json(expected) == BuiltImages(
         apps_repo.sha,
         {a: BuiltImage(a, r.repository, r.tag, r.digest, built=False) for a, r in manifest.images.items()},
+        BuildInputs(pinned, lock_sha),
     )
     assert manifest.images["api"].digest != manifest.images["worker"].digest
 
@@ -99,6 +108,8 @@ def test_builds_push_and_record_the_manifest(
         assert args[args.index("--target") + 1] == app
         assert args[args.index("-t") + 1] == f"{prefix}/{app}:{apps_repo.sha}"
         assert f"GIT_SHA={apps_repo.sha}" in args
+        # The bases by digest, through the Dockerfile's existing build arguments.
+        assert {f"{arg}={value}" for arg, value in pinned.items()} <= set(args)
         assert build["images"] == [f"{prefix}/{app}:{apps_repo.sha}"]
         assert build["source"]["storageSource"]["bucket"] == SOURCE_BUCKET
         names = source_names(cloudbuild_double, build["id"])

@@ -64,6 +64,8 @@ def test_loopback_registries_use_http_and_others_https() -> None:
     assert registry_url("localhost:5000") == "http://localhost:5000"
     assert registry_url("[::1]:5000") == "http://[::1]:5000"
     assert registry_url("europe-west1-docker.pkg.dev") == "https://europe-west1-docker.pkg.dev"
+    # Docker Hub's names say docker.io; its API is registry-1.docker.io.
+    assert registry_url("docker.io") == "https://registry-1.docker.io"
 
 
 def test_parse_challenge() -> None:
@@ -172,7 +174,8 @@ def test_bearer_challenge_buys_a_token_with_the_access_token(token_registry: Tok
     present = ImageRef.parse("r.test/acme-sre-dev/sreplat/api:present")
     assert client.manifest_digest(present) == token_registry.digest
     assert client.manifest_digest(ImageRef.of(present.repository, "absent")) is None
-    assert len(token_registry.calls("GET", r"/v2/token")) == 2
+    # One token per scope per client: the second lookup reuses it.
+    assert len(token_registry.calls("GET", r"/v2/token")) == 1
 
 
 def test_bearer_challenge_with_a_wrong_token_is_refused(token_registry: TokenRegistryDouble) -> None:

@@ -20,7 +20,14 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 # Importable by everything: the package itself (its version), the error tree, events, the cancel
 # token, subprocesses.
 CORE = ("sreplat", "sreplat.errors", "sreplat.events", "sreplat.cancel", "sreplat.proc")
-SHARED_TOOLS = ("sreplat.tools.api_calls", "sreplat.tools.git", "sreplat.tools.http_probe")
+SHARED_TOOLS = (
+    "sreplat.tools.api_calls",
+    "sreplat.tools.git",
+    "sreplat.tools.http_probe",
+    # commit signatures: every target's deploy verifies them (issue 14)
+    "sreplat.tools.signatures",
+    "sreplat.tools.allowed_signers",
+)
 # Log lines and queries of `sreplat logs`: pure data the CLI, ui, targets and log tools share.
 LOGS = "sreplat.logs"
 # SLO states → the `slo` status finding, the same on both targets.

@@ -1,10 +1,17 @@
-"""Item 2 of issue 12: which GitHub Actions jobs may act as the deployer.
+"""Item 2 of issue 12, with issue 14's staging/prod split: which GitHub Actions jobs may act as
+which environment's deployer.
 
 The attribute mapping and condition are the exact strings Terraform would send (the real
 ``terraform`` evaluates modules/iam/github_trust.tf), evaluated by a real CEL implementation the
 way Google STS does, against the OIDC claims GitHub issues for each job of each workflow in
 .github/workflows (derived from the YAML: repository, ref, environment, event), and against
 tokens that must be refused.
+
+Every sreplat environment has its own foundation stack, so its own pool and provider; by default
+(``github_environments`` unset) the pool trusts the GitHub environment named like the sreplat
+environment (stacks/foundation/main.tf). ``POOLS`` models the two environments the workflows
+use: deploy.yml's job (``environment: staging``) must get into staging's pool and only that one,
+promote.yml's (``environment: prod``) into prod's only.
 """
 
 from __future__ import annotations
@@ -14,22 +21,15 @@ from typing import Any
 
 import pytest
 
-from tests.terraform.hcl import module_dir, resources
+from tests.terraform.hcl import blocks, module_dir, resources
 from tests.terraform.scratch import ScratchRoot
 from tests.workflows.oidc import Repository, Run, Sts, load, may_mint_token, runs_of, uses_auth
-from tests.workflows.workflows import workflow_files
+from tests.workflows.workflows import REPO, workflow_files
 
 pytestmark = pytest.mark.terraform
 
 ACME = Repository("acme/platform", id="101", owner_id="202")
-IAM_VARIABLES: dict[str, Any] = {
-    "project_id": "acme-sre-prod",
-    "name_prefix": "sreplat-prod",
-    "artifact_registry_repository": {"location": "europe-west1", "name": "sreplat-prod"},
-    "github_repository": ACME.name,
-    "github_repository_id": ACME.id,
-    "github_repository_owner_id": ACME.owner_id,
-}
+POOLS = ("staging", "prod")  # the sreplat environments of the workflows, one pool each
 TRUST_OUTPUTS = {
     "condition": "local.github_attribute_condition",
     "mapping": "local.github_attribute_mapping",
@@ -37,20 +37,71 @@ TRUST_OUTPUTS = {
 }
 
 
-def sts_for(tmp: Path, environments: list[str]) -> Sts:
+def iam_variables(env: str) -> dict[str, Any]:
+    """What an environment's foundation stack passes the iam module (github_environments: its
+    default, the environment's own name)."""
+    return {
+        "project_id": f"acme-sre-{env}",
+        "name_prefix": f"sreplat-{env}",
+        "artifact_registry_repository": {"location": "europe-west1", "name": f"sreplat-{env}"},
+        "github_repository": ACME.name,
+        "github_repository_id": ACME.id,
+        "github_repository_owner_id": ACME.owner_id,
+        "github_environments": [env],
+    }
+
+
+def sts_for(tmp: Path, env: str) -> Sts:
     root = ScratchRoot(tmp, "modules/iam", ("variables.tf", "github_trust.tf"), TRUST_OUTPUTS)
-    out = root.apply({**IAM_VARIABLES, "github_environments": environments})
+    out = root.apply(iam_variables(env))
     return Sts(out["mapping"], out["condition"])
 
 
 @pytest.fixture(scope="module")
-def prod(tmp_path_factory: pytest.TempPathFactory) -> Sts:
-    return sts_for(tmp_path_factory.mktemp("trust-prod"), ["prod"])
+def pools(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Sts]:
+    """sreplat environment → its pool's provider."""
+    return {env: sts_for(tmp_path_factory.mktemp(f"trust-{env}"), env) for env in POOLS}
+
+
+def accepted_by(pools: dict[str, Sts], run: Run) -> set[str]:
+    """The environments whose pool lets ``run``'s token in."""
+    return {env for env, sts in pools.items() if sts.accepts(run.claims())}
 
 
 def deploy_run(**changes: Any) -> Run:
-    base = Run(ACME, "deploy.yml", "deploy", "push", "refs/heads/main", "prod")
+    base = Run(ACME, "deploy.yml", "deploy", "push", "refs/heads/main", "staging")
     return base.but(**changes)
+
+
+def promote_run(**changes: Any) -> Run:
+    base = Run(ACME, "promote.yml", "promote", "workflow_dispatch", "refs/heads/main", "prod")
+    return base.but(**changes)
+
+
+def changed_environments(job: dict[str, Any]) -> set[str]:
+    """The sreplat environments a job's commands change: ``--env X`` of deploy, ``--to X`` of
+    promote (status and other reads left out)."""
+    found = set()
+    for step in job.get("steps", []):
+        for line in str(step.get("run", "")).splitlines():
+            words = line.split()
+            if "sreplat" not in words[:1]:
+                continue
+            if "promote" in words and "--to" in words:
+                found.add(words[words.index("--to") + 1])
+            elif "deploy" in words and "--env" in words:
+                found.add(words[words.index("--env") + 1])
+    return found
+
+
+def test_each_environment_pool_trusts_its_own_github_environment_by_default() -> None:
+    """The model above is the foundation stack's: github_environments unset → [env_name]."""
+    [iam] = [
+        b for b in blocks("module", REPO / "terraform" / "stacks" / "foundation") if b.labels == ("iam",)
+    ]
+    assert iam.get("github_environments") == (
+        "${var.github_environments == null ? [var.env_name] : var.github_environments}"
+    )
 
 
 def test_the_provider_sends_exactly_the_evaluated_trust_rules() -> None:
@@ -68,8 +119,11 @@ def test_the_provider_sends_exactly_the_evaluated_trust_rules() -> None:
     assert str(binding.get("member")).endswith("/attribute.repository_id/${var.github_repository_id}")
 
 
-def test_every_job_that_authenticates_is_accepted_and_every_other_job_refused(prod: Sts) -> None:
-    accepted = []
+def test_every_job_that_authenticates_gets_into_its_environments_pool_only(pools: dict[str, Sts]) -> None:
+    """Each job that authenticates is let in by exactly one pool: the one of the sreplat
+    environment its commands change, named like its GitHub environment. Every other job (CI, a
+    pull request) is refused by every pool, even if it asked for a token."""
+    reached: dict[str, set[str]] = {}
     for path in workflow_files():
         doc = load(path)
         for run, authenticates in runs_of(path, ACME):
@@ -79,22 +133,30 @@ def test_every_job_that_authenticates_is_accepted_and_every_other_job_refused(pr
             assert len(claims["sub"].encode()) <= 127, f"{where}: google.subject over 127 bytes"
             if authenticates:
                 assert may_mint_token(doc, job), f"{where}: uses the auth action without id-token: write"
-                assert prod.accepts(claims), f"{where}: refused by {prod.condition}"
-                accepted.append(where)
+                changed = changed_environments(job)
+                assert changed == {run.environment}, (
+                    f"{where}: GitHub environment {run.environment!r}, but it changes {sorted(changed)}"
+                )
+                assert accepted_by(pools, run) == {run.environment}, (
+                    f"{where}: pools {accepted_by(pools, run)}"
+                )
+                reached.setdefault(run.workflow, set()).add(str(run.environment))
             else:
                 assert not may_mint_token(doc, job), f"{where}: id-token: write without a use for it"
-                # Even if such a job asked for a token, Google would refuse it.
-                assert not prod.accepts(claims), f"{where}: accepted without a reason to be"
-    assert any("deploy.yml" in where for where in accepted), accepted
+                assert accepted_by(pools, run) == set(), f"{where}: accepted without a reason to be"
+    assert reached == {"deploy.yml": {"staging"}, "promote.yml": {"prod"}}
 
 
-def test_the_deploy_job_as_github_describes_it_is_accepted(prod: Sts) -> None:
+def test_the_jobs_as_github_describes_them_are_accepted(pools: dict[str, Sts]) -> None:
     run = deploy_run()
-    assert run.claims()["sub"] == "repo:acme/platform:environment:prod"
-    assert prod.accepts(run.claims())
-    assert prod.accepts(deploy_run(event="workflow_dispatch").claims())
-    attributes = prod.attributes(run.claims())
+    assert run.claims()["sub"] == "repo:acme/platform:environment:staging"
+    assert accepted_by(pools, run) == {"staging"}
+    assert accepted_by(pools, deploy_run(event="workflow_dispatch")) == {"staging"}
+    attributes = pools["staging"].attributes(run.claims())
     assert attributes is not None and attributes["attribute.repository_id"] == ACME.id
+    promote = promote_run()
+    assert promote.claims()["sub"] == "repo:acme/platform:environment:prod"
+    assert accepted_by(pools, promote) == {"prod"}
 
 
 @pytest.mark.parametrize(
@@ -116,26 +178,29 @@ def test_the_deploy_job_as_github_describes_it_is_accepted(prod: Sts) -> None:
         ("pull_request_target in the base repository", deploy_run(event="pull_request_target")),
         ("a push to another branch", deploy_run(ref="refs/heads/feature")),
         ("a manual run from another branch", deploy_run(event="workflow_dispatch", ref="refs/heads/feature")),
+        ("a promotion dispatched from another branch", promote_run(ref="refs/heads/hotfix")),
         ("a tag", deploy_run(ref="refs/tags/v1.0.0")),
         ("a job without an environment (CI on main)", deploy_run(environment=None, job="test")),
-        ("another GitHub environment", deploy_run(environment="staging")),
+        ("a GitHub environment no pool trusts", deploy_run(environment="qa")),
         ("a scheduled run", deploy_run(event="schedule")),
+        ("a scheduled promotion", promote_run(event="schedule")),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
-def test_tokens_that_must_be_refused(prod: Sts, why: str, run: Run) -> None:
-    assert not prod.accepts(run.claims()), f"{why}: accepted"
+def test_tokens_that_must_be_refused(pools: dict[str, Sts], why: str, run: Run) -> None:
+    assert accepted_by(pools, run) == set(), f"{why}: accepted"
 
 
-def test_a_renamed_repository_keeps_deploying(prod: Sts) -> None:
+def test_a_renamed_repository_keeps_deploying(pools: dict[str, Sts]) -> None:
     """Renaming keeps the ids; only the names in the claims change."""
-    renamed = deploy_run(repository=Repository("acme-corp/platform-v2", ACME.id, ACME.owner_id))
-    assert prod.accepts(renamed.claims())
+    renamed = Repository("acme-corp/platform-v2", ACME.id, ACME.owner_id)
+    assert accepted_by(pools, deploy_run(repository=renamed)) == {"staging"}
+    assert accepted_by(pools, promote_run(repository=renamed)) == {"prod"}
 
 
 def test_the_old_subject_pin_would_have_refused_the_deploy_job() -> None:
     """Regression: the condition before issue 12 pinned sub to ...:ref:refs/heads/main, which a job
-    with `environment: prod` never has."""
+    with an `environment:` never has."""
     old = Sts(
         {"google.subject": "assertion.sub", "attribute.repository": "assertion.repository"},
         "assertion.repository == 'acme/platform' && "
@@ -144,21 +209,7 @@ def test_the_old_subject_pin_would_have_refused_the_deploy_job() -> None:
     assert not old.accepts(deploy_run().claims())
 
 
-STAGING_DEPLOY = """\
-on:
-  push:
-    branches: [main]
-permissions:
-  contents: read
-jobs:
-  deploy:
-    runs-on: ubuntu-24.04
-    environment: staging
-    permissions: {contents: read, id-token: write}
-    steps:
-      - uses: google-github-actions/auth@7c6bc770dae815cd3e89ee6cdf493a5fab2cc093  # v3.0.0
-"""
-PROMOTE = """\
+MAPPING_ENVIRONMENT = """\
 on:
   workflow_dispatch:
 jobs:
@@ -173,34 +224,21 @@ jobs:
 """
 
 
-def test_staging_deploys_and_a_reviewed_promotion_to_prod_each_reach_only_their_environment(
-    tmp_path: Path, prod: Sts
-) -> None:
-    """Issue 14's plan: deploy.yml ships main to `staging`, promote.yml (required reviewers on the
-    GitHub environment) ships to `prod`. Each sreplat environment has its own pool, trusting the
-    GitHub environment of the same name."""
-    staging = sts_for(tmp_path / "trust-staging", ["staging"])
-    workflows = tmp_path / "workflows"
-    workflows.mkdir()
-    (workflows / "deploy.yml").write_text(STAGING_DEPLOY)
-    (workflows / "promote.yml").write_text(PROMOTE)
-    [(ship, ship_auth)] = list(runs_of(workflows / "deploy.yml", ACME))
-    [(promote, promote_auth)] = list(runs_of(workflows / "promote.yml", ACME))
-    assert ship_auth and promote_auth
-    assert (ship.environment, promote.environment) == ("staging", "prod")
-    assert staging.accepts(ship.claims()) and not prod.accepts(ship.claims())
-    assert prod.accepts(promote.claims()) and not staging.accepts(promote.claims())
-    # A promotion dispatched from a branch other than main is refused by both.
-    stray = promote.but(ref="refs/heads/hotfix")
-    assert not prod.accepts(stray.claims()) and not staging.accepts(stray.claims())
-
-
-def test_workflow_model_reads_environments_and_triggers() -> None:
-    deploy = next(p for p in workflow_files() if p.name == "deploy.yml")
-    runs = list(runs_of(deploy, ACME))
-    assert {(r.event, r.ref, r.environment) for r, _ in runs} == {
-        ("push", "refs/heads/main", "prod"),
+def test_workflow_model_reads_environments_and_triggers(tmp_path: Path) -> None:
+    by_name = {p.name: p for p in workflow_files()}
+    deploy = list(runs_of(by_name["deploy.yml"], ACME))
+    assert {(r.event, r.ref, r.environment) for r, _ in deploy} == {
+        ("push", "refs/heads/main", "staging"),
+        ("workflow_dispatch", "refs/heads/main", "staging"),
+    }
+    promote = list(runs_of(by_name["promote.yml"], ACME))
+    assert {(r.event, r.ref, r.environment) for r, _ in promote} == {
         ("workflow_dispatch", "refs/heads/main", "prod"),
     }
-    assert all(authenticates for _, authenticates in runs)
-    assert uses_auth(load(deploy)["jobs"]["deploy"])
+    assert all(authenticates for _, authenticates in deploy + promote)
+    assert uses_auth(load(by_name["deploy.yml"])["jobs"]["deploy"])
+    assert changed_environments(load(by_name["promote.yml"])["jobs"]["promote"]) == {"prod"}
+    # `environment:` may also be a mapping (name + url).
+    (tmp_path / "promote.yml").write_text(MAPPING_ENVIRONMENT)
+    [(run, authenticates)] = list(runs_of(tmp_path / "promote.yml", ACME))
+    assert authenticates and run.environment == "prod"

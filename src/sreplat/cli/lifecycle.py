@@ -12,7 +12,7 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sreplat.cli.session import Session
 from sreplat.errors import ExitCode, UsageError
@@ -44,10 +44,46 @@ def deploy(
     if allow_dirty or recover:
         target.set_run_options(allow_dirty=allow_dirty, recover=recover)
     full_sha = target.resolve_sha(wanted)
+    from sreplat.targets.base import signature_fact
+
+    # Before anything is built, locked or written: an untrusted commit is bad input (exit 2).
+    verdict = target.verify_commit(full_sha)
     pipeline = target.deploy(full_sha)
     if dry_run:
-        return show_plan(session, "deploy", pipeline, sha=full_sha)
+        return show_plan(session, "deploy", pipeline, sha=full_sha, signature=signature_fact(verdict))
+    if verdict is not None and not verdict.trusted:
+        raise verdict.refusal()
     target.check_deploy(full_sha)
+    report = session.run_pipeline(pipeline)
+    session.renderer.report(report)
+    return int(ExitCode.OK)
+
+
+def promote(
+    session: Session, *, source: str, sha: str | None, dry_run: bool, recover: bool, env_flag: str | None
+) -> int:
+    """Deploy to the session's environment (``--to``) exactly what ``source`` runs, by digest."""
+    from sreplat.config import load_environment, parse_sha
+    from sreplat.targets import REGISTRY
+    from sreplat.targets.base import signature_fact
+
+    env = session.environment
+    if env_flag is not None and env_flag != env.name:
+        raise UsageError(f"--env {env_flag} and --to {env.name} disagree: promote acts on --to")
+    wanted = parse_sha(sha) if sha else None
+    source_env = load_environment(source, registry=REGISTRY, config_file=session.options.config)
+    target = session.target
+    if recover:
+        target.set_run_options(recover=True)
+    promotion = target.promotion(source_env, wanted)  # reads the source's record: which release
+    verdict = target.verify_commit(promotion.sha)
+    pipeline = promotion.pipeline()
+    if dry_run:
+        facts = {"sha": promotion.sha, **promotion.facts(), "signature": signature_fact(verdict)}
+        return show_plan(session, "promote", pipeline, **facts)
+    if verdict is not None and not verdict.trusted:
+        raise verdict.refusal()
+    promotion.check()  # before the lock: the target is up, the source healthy
     report = session.run_pipeline(pipeline)
     session.renderer.report(report)
     return int(ExitCode.OK)
@@ -101,7 +137,7 @@ def plan(session: Session, *, verb: str, sha: str | None, keep_data: bool) -> in
     return bootstrap(session, dry_run=True)
 
 
-def show_plan(session: Session, verb: str, pipeline: Pipeline, **facts: str) -> int:
+def show_plan(session: Session, verb: str, pipeline: Pipeline, **facts: Any) -> int:
     from sreplat.cli.session import CHECKPOINTS_DIR
     from sreplat.pipeline.checkpoints import Checkpoints
     from sreplat.pipeline.runner import plan as make_plan

@@ -135,6 +135,41 @@ def deploy(
 
 
 @app.command(epilog=GLOBALS_NOTE)
+def promote(
+    ctx: typer.Context,
+    *,
+    source: Annotated[
+        str, typer.Option("--from", help="Environment whose release is promoted.", show_default=False)
+    ],
+    to: Annotated[str, typer.Option("--to", help="Environment to deploy it to.", show_default=False)],
+    sha: Annotated[
+        str | None,
+        typer.Option(
+            "--sha", help="An earlier release of --from (default: what it runs).", show_default=False
+        ),
+    ] = None,
+    dry_run: DryRun = False,
+    recover: Recover = False,
+) -> int:
+    """Deploy to --to exactly the image digests --from runs: copied by digest, never rebuilt."""
+    from dataclasses import replace
+
+    from sreplat.cli import lifecycle
+    from sreplat.cli.session import execute
+
+    invocation = _invocation(ctx)
+    options = replace(invocation.options, env=to)
+    return execute(
+        options,
+        "promote",
+        lambda s: lifecycle.promote(
+            s, source=source, sha=sha, dry_run=dry_run, recover=recover, env_flag=invocation.options.env
+        ),
+        invocation.seams,
+    )
+
+
+@app.command(epilog=GLOBALS_NOTE)
 def destroy(
     ctx: typer.Context,
     *,

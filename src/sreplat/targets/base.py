@@ -8,6 +8,10 @@ confirmation prompts, rendering — so a target only describes *what* to do:
 ``check_bootstrap()``      validate before anything is created (ports free, credentials...);
 ``resolve_sha(rev)``       deploy's SHA → full 40-hex SHA; raise ``UsageError``. No side
                            effects: these run before the lock, the state dir or the run log.
+``commit_trust()``         the trust files commits must be signed against, or None when the
+                           environment does not require signed commits (``verify_commit``)
+``promotion(source, sha)`` a ``Promotion``: deploy what ``source`` runs (by digest) here; its
+                           ``check()`` runs before the lock, its ``pipeline()`` does it
 ``bootstrap()``            a ``Pipeline`` (a DAG of idempotent ``Step``\\ s) that creates it all
 ``deploy(sha)``            a ``Pipeline`` that rolls out ``sha`` (already resolved)
 ``destroy(keep_data)``     a ``Pipeline`` that removes it; the session then deletes the state
@@ -36,7 +40,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from sreplat.errors import UsageError
 from sreplat.pipeline.checks import Check, CheckResult, Verdict
@@ -48,6 +52,23 @@ if TYPE_CHECKING:
     from sreplat.logs import LogLine, LogQuery
     from sreplat.pipeline.lock import RunLock
     from sreplat.targets import Seams
+    from sreplat.tools.signatures import TrustFiles
+    from sreplat.tools.signatures import Verdict as SignatureVerdict
+
+
+class Promotion(Protocol):
+    """A promotion from one environment to another, decided (which release) but not started."""
+
+    @property
+    def sha(self) -> str: ...
+
+    def check(self) -> None:
+        """Raise unless it may start now (the source healthy, the target up); reads only."""
+
+    def pipeline(self) -> Pipeline: ...
+
+    def facts(self) -> Mapping[str, Any]:
+        """What ``plan promote`` shows beside the steps."""
 
 
 class Target(ABC):
@@ -71,6 +92,22 @@ class Target(ABC):
 
     def check_deploy(self, sha: str) -> None:  # noqa: B027 - optional hook
         """Raise if ``sha`` cannot be deployed now (e.g. the environment is not up)."""
+
+    def promotion(self, source: Environment, sha: str | None) -> Promotion:
+        """Deploy here exactly what ``source`` runs (``sha``: one of its earlier releases)."""
+        raise unsupported(self.name, "promote")
+
+    def commit_trust(self) -> TrustFiles | None:
+        """Where trusted signers are listed, when this environment deploys signed commits only."""
+        return None
+
+    def verify_commit(self, sha: str) -> SignatureVerdict | None:
+        """The signature verdict of ``sha`` (real ``git verify-commit``); None when not required.
+        Read-only: it runs before anything is built or locked."""
+        from sreplat.tools.signatures import verify_commit
+
+        trust = self.commit_trust()
+        return None if trust is None else verify_commit(self.env.repo, sha, trust)
 
     def set_run_options(self, *, allow_dirty: bool = False, recover: bool = False) -> None:
         """Flags of bootstrap/deploy some targets support: ``allow_dirty`` (build images from a
@@ -130,6 +167,17 @@ class Target(ABC):
     def plan_details(self, verb: str, sha: str | None = None) -> Mapping[str, Any]:
         """Facts ``plan`` shows beside the steps (change summaries, diffs); touches nothing."""
         return {}
+
+
+def signature_fact(verdict: SignatureVerdict | None) -> dict[str, str]:
+    """What ``plan deploy`` says about the commit's signature."""
+    if verdict is None:
+        return {"verdict": "not checked", "detail": "require_signed_commits is false for this environment"}
+    return {
+        "verdict": str(verdict.outcome),
+        "detail": verdict.describe(),
+        "deploy": "proceeds" if verdict.trusted else "refused (exit 2): nothing would be built",
+    }
 
 
 def unsupported(target: str, verb: str) -> UsageError:

@@ -22,10 +22,23 @@ FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _GIT_ENV = {"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "GIT_OPTIONAL_LOCKS": "0"}
 
 
-def _git(repo: Path, *args: str, ok_codes: tuple[int, ...] = (0,)) -> proc.ProcResult:
+def _git(
+    repo: Path, *args: str, ok_codes: tuple[int, ...] = (0,), env: dict[str, str] | None = None
+) -> proc.ProcResult:
     return proc.run(
-        ["git", "-C", str(repo), *args], env=_GIT_ENV, ok_codes=ok_codes, install_hint=GIT_HINT, timeout=120
+        ["git", "-C", str(repo), *args],
+        env={**_GIT_ENV, **(env or {})},
+        ok_codes=ok_codes,
+        install_hint=GIT_HINT,
+        timeout=120,
     )
+
+
+def run(
+    repo: Path, *args: str, ok_codes: tuple[int, ...] = (0,), env: dict[str, str] | None = None
+) -> proc.ProcResult:
+    """Any read-only git command in ``repo``, with the deterministic environment above."""
+    return _git(repo, *args, ok_codes=ok_codes, env=env)
 
 
 def resolve_sha(repo: Path, rev: str) -> str:
@@ -54,6 +67,29 @@ def has_path(repo: Path, sha: str, path: str) -> bool:
     """Whether commit ``sha`` contains ``path`` (a file or a directory)."""
     result = _git(repo, "cat-file", "-e", f"{sha}:{path.strip('/')}", ok_codes=(0, 1, 128))
     return result.returncode == 0
+
+
+def read_bytes(repo: Path, sha: str, path: str) -> bytes | None:
+    """The bytes of ``path`` as committed at ``sha``; None when the commit has no such file."""
+    if not has_path(repo, sha, path):
+        return None
+    with tempfile.TemporaryFile() as blob:
+        proc.run(
+            ["git", "-C", str(repo), "cat-file", "blob", f"{sha}:{path.strip('/')}"],
+            env=_GIT_ENV,
+            install_hint=GIT_HINT,
+            timeout=120,
+            stdout_to=blob,
+        )
+        blob.seek(0)
+        return blob.read()
+
+
+def first_parent(repo: Path, sha: str) -> str | None:
+    """The commit's first parent; None for a root commit."""
+    result = _git(repo, "rev-parse", "--verify", "--quiet", f"{sha}^1", ok_codes=(0, 1, 128))
+    parent = result.stdout.strip()
+    return parent if result.returncode == 0 and FULL_SHA.match(parent) else None
 
 
 def changed_paths(repo: Path, under: str) -> list[str]:

@@ -141,6 +141,24 @@ def test_deploy_to_an_environment_that_is_not_up(cli: Cli, work: Path, state_roo
     assert not state_root.exists()
 
 
+@pytest.mark.signing
+def test_a_local_environment_that_requires_signed_commits_refuses_an_unsigned_one(
+    cli: Cli, work: Path, state_root: Path
+) -> None:
+    """Off by default for local; on, the same refusal as gcp, before the environment is even
+    looked at (it is not running here: that would be exit 1)."""
+    repo = GitRepo(work)
+    repo.commit({".github/allowed_signers": "alice@example.com ssh-ed25519 AAAA\n"})
+    sha = repo.commit({"apps/src/sreplat_apps/__init__.py": ""})
+
+    result = cli("deploy", "--sha", sha, "--set", "require_signed_commits=true")
+
+    assert result.code == 2
+    line = one_line_error(result.err)
+    assert f"commit {sha[:12]} is not signed" in line and ".github/allowed_signers as of" in line
+    assert not state_root.exists()
+
+
 def test_a_taken_port_fails_before_anything_starts(cli: Cli, state_root: Path) -> None:
     ports = port_settings()
     with socket.socket() as blocker:

@@ -71,3 +71,17 @@ def test_has_path(repo: GitRepo) -> None:
     sha = repo.commit({"apps/src/pkg/__init__.py": ""})
     assert git.has_path(repo.path, sha, "apps/src/pkg")
     assert not git.has_path(repo.path, sha, "apps/nope")
+
+
+def test_read_bytes_is_byte_exact_and_first_parent(repo: GitRepo) -> None:
+    root = repo.commit({"a.txt": "1"})
+    data = b"line one\r\nnot utf-8: \xff\x00\nno final newline"
+    (repo.path / "blob.bin").write_bytes(data)
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "binary")
+    head = repo.git("rev-parse", "HEAD")
+
+    assert git.read_bytes(repo.path, head, "blob.bin") == data
+    assert git.read_bytes(repo.path, root, "blob.bin") is None
+    assert git.first_parent(repo.path, head) == root
+    assert git.first_parent(repo.path, root) is None

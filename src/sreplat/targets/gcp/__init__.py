@@ -25,7 +25,7 @@ from sreplat.pipeline.checks import Check
 from sreplat.pipeline.lock import RunLock
 from sreplat.pipeline.step import Pipeline
 from sreplat.targets import Seams
-from sreplat.targets.base import Target
+from sreplat.targets.base import Promotion, Target
 from sreplat.targets.gcp import status
 from sreplat.targets.gcp.bootstrap import Bootstrap
 from sreplat.targets.gcp.context import CLUSTER, STACKS, GcpContext
@@ -36,6 +36,7 @@ from sreplat.targets.gcp.observability import Observability
 from sreplat.targets.gcp.seams import GcpSeams
 from sreplat.targets.gcp.settings import GcpSettings
 from sreplat.targets.gcp.stacks import Stacks
+from sreplat.tools.signatures import TrustFiles
 
 if TYPE_CHECKING:
     from sreplat.tools.gcp.gcs_state import StateBucket
@@ -79,8 +80,28 @@ class GcpTarget(Target):
                 hint="commit or stash them, or pass --allow-dirty",
             )
         self.observability.check()  # SLO files and the SMTP password, before anything starts
+        # The images bootstrap builds are HEAD's: a deploy of HEAD, as far as trust goes.
+        verdict = self.verify_commit(git.resolve_sha(self.env.repo, "HEAD"))
+        if verdict is not None and not verdict.trusted:
+            raise verdict.refusal()
         # Before the lock, the run log and the state dir: without credentials nothing can start.
         self.ctx.require_access()
+
+    def promotion(self, source: Environment, sha: str | None) -> Promotion:
+        from sreplat.targets.gcp.promote import GcpPromotion
+
+        if not isinstance(source.settings, GcpSettings):
+            raise UsageError(
+                f"promote copies images between gcp environments; {source.name!r} is a {source.target} one"
+            )
+        if source.name == self.env.name:
+            raise UsageError(f"--from and --to are both {source.name!r}: promote between two environments")
+        source_ctx = GcpContext(source, self.ctx.seams)
+        return GcpPromotion(self, source_ctx, sha)
+
+    def commit_trust(self) -> TrustFiles | None:
+        settings = self.ctx.settings
+        return settings.trust_files if settings.require_signed_commits else None
 
     def check_deploy(self, sha: str) -> None:
         self.ctx.check_layout()

@@ -1,7 +1,11 @@
 """gcp bootstrap (DESIGN §4)::
 
     state-bucket → foundation ─┬─ cluster ─ namespace ─ platform ─ redis ─┬─ api ────┬─ verify ─ record
+                               ├─ redis-image ────────────────────┘       │          │
                                └─ images ─────────────────────────────────┴─ worker ─┘
+
+``redis-image`` mirrors the Redis image ``base-images.json`` pins into the environment's
+registry by digest; the redis release runs it from there (no pod pulls from Docker Hub).
 
 The cluster stack (10-15 minutes on GKE) and the image build run side by side. Every step is
 idempotent and checkpointed, so a re-run after a failure resumes at the step that failed. What a
@@ -26,12 +30,14 @@ from sreplat.targets.gcp.data import APPS, FoundationOutputs, HelmRevision
 from sreplat.targets.gcp.observability import Observability
 from sreplat.targets.gcp.record import DeployRecord, read_record, read_record_versioned, write_record
 from sreplat.targets.gcp.stacks import Stacks
+from sreplat.tools.images.mirror import MirroredImage
 from sreplat.tools.images.pipeline import BuiltImages
 
 if TYPE_CHECKING:
     from sreplat.tools.gcp.gcs_state import StateBucket
 
 IMAGES = "images"
+REDIS_IMAGE = "redis-image"
 NAMESPACE_STEP = "namespace"
 
 
@@ -73,13 +79,19 @@ class Bootstrap:
             ),
             Step(IMAGES, lambda step: self.images(step, head), (FOUNDATION,), "api and worker images"),
             Step(
+                REDIS_IMAGE,
+                lambda step: self.redis_image(step, head),
+                (FOUNDATION,),
+                "Redis image mirrored into the registry by digest",
+            ),
+            Step(
                 "platform",
                 self.release("platform"),
                 (NAMESPACE_STEP, FOUNDATION),
                 "release platform (network policies, the CI deployer's Role, collector, Grafana, "
                 "SLO rules, alerting)",
             ),
-            Step("redis", self.release("redis"), ("platform",), "release redis"),
+            Step("redis", self.release("redis"), ("platform", REDIS_IMAGE), "release redis (mirrored image)"),
             Step("api", self.release("api"), apps_need, "release api (+ Ingress)"),
             Step("worker", self.release("worker"), apps_need, "release worker"),
             Step(
@@ -169,9 +181,16 @@ class Bootstrap:
         sha = record.sha if record is not None else head
         return images.build(self.ctx, step, sha, foundation, allow_dirty=self.allow_dirty)
 
+    def redis_image(self, step: StepContext, head: str) -> StepResult:
+        """The Redis image pinned at the SHA that runs (the deploy record's), or at HEAD."""
+        foundation = step.input(FOUNDATION, FoundationOutputs)
+        record = read_record(self.ctx)
+        sha = record.sha if record is not None else head
+        return images.mirror_redis(self.ctx, step, sha, foundation.registry_url)
+
     def release(self, name: str) -> Callable[[StepContext], StepResult]:
         def run(step: StepContext) -> StepResult:
-            values: dict[str, Any] = {}  # redis: the chart's defaults are the production settings
+            values: dict[str, Any] = {}
             if name == "platform" or name in APPS:
                 foundation = step.input(FOUNDATION, FoundationOutputs)
                 observability = Observability(self.ctx)
@@ -182,6 +201,8 @@ class Bootstrap:
                         foundation, step.input(IMAGES, BuiltImages), observability.values(foundation)
                     )
                     values = plan.values(name)
+            elif name == "redis":
+                values = {"image": step.input(REDIS_IMAGE, MirroredImage).helm_image()}
             step.progress(f"helm: {name}")
             with self.ctx.helm(step.sink, cancel=step.cancel) as helm:
                 change = releases.ensure_release(

@@ -1,5 +1,6 @@
 """``sreplat doctor`` for a gcp environment: terraform, credentials that give a token, the state
-bucket, and the stacks and charts where the settings say — each with what to do about it."""
+bucket, the stacks and charts where the settings say, and the allowed-signers file commits are
+verified against — each with what to do about it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ def doctor_checks(ctx: GcpContext) -> list[Check]:
         # It waits for the credentials check's answer, then makes its own call.
         Check("state bucket", lambda: state_bucket(ctx), DOCTOR_CHECK_S + DOCTOR_CALL_S),
         Check("layout", lambda: layout(ctx), 5.0),
+        Check(
+            "commit signatures",
+            lambda: commit_signers(ctx),
+            5.0,
+            required=ctx.settings.require_signed_commits,
+        ),
     ]
 
 
@@ -47,6 +54,18 @@ def state_bucket(ctx: GcpContext) -> Finding:
     if state is None:
         return healthy(f"no state in gs://{ctx.bucket} yet (bootstrap creates it)")
     return healthy(f"gs://{ctx.bucket} readable; foundation state serial {state.serial}")
+
+
+def commit_signers(ctx: GcpContext) -> Finding:
+    """The allowed-signers file deploys verify commits against (as in the work tree: the parent of
+    the next commit)."""
+    from sreplat.tools.signatures import check_allowed_signers
+
+    settings = ctx.settings
+    found = check_allowed_signers(
+        ctx.env.repo, settings.allowed_signers, required=settings.require_signed_commits
+    )
+    return healthy(found.summary) if found.healthy else unhealthy(found.summary, hint=found.hint)
 
 
 def layout(ctx: GcpContext) -> Finding:

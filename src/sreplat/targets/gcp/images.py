@@ -20,6 +20,7 @@ from sreplat.tools.images.pipeline import APPS, BuiltImages
 if TYPE_CHECKING:
     from sreplat.targets.gcp.context import GcpContext
     from sreplat.targets.gcp.data import FoundationOutputs
+    from sreplat.tools.images.bases import PinnedImage
     from sreplat.tools.images.pipeline import Builder
 
 REGISTRY_CALL_S = 15.0
@@ -61,7 +62,8 @@ def builder(ctx: GcpContext, step: StepContext, foundation: FoundationOutputs) -
         choice = "docker" if docker_builder.engine_answers() else "cloudbuild"
     step.progress(f"building with {choice}")
     if choice == "docker":
-        return docker_builder.DockerEngineBuilder()
+        made = ctx.seams.docker_builder
+        return made() if made is not None else docker_builder.DockerEngineBuilder()
     from sreplat.tools.gcp.cloudbuild import CloudBuildBuilder
 
     return CloudBuildBuilder(
@@ -105,6 +107,42 @@ def build(
     return StepResult.skipped(
         f"images of {images.sha[:12]} already in the registry", output=images, sha=images.sha
     )
+
+
+REDIS = "redis"  # its name in base-images.json, and in the environment's repository
+
+
+def redis_pin(ctx: GcpContext, sha: str) -> PinnedImage:
+    """The Redis image ``base-images.json`` pins at ``sha``; UsageError when it pins none."""
+    from sreplat.errors import UsageError
+    from sreplat.tools import git
+    from sreplat.tools.images import bases
+
+    text = git.read_bytes(ctx.env.repo, sha, bases.BASES_FILE)
+    where = f"{bases.BASES_FILE} at {sha[:12]}"
+    if text is None:
+        raise UsageError(
+            f"there is no {where}: the Redis image must be pinned by digest",
+            hint=f"run `{bases.REFRESH_COMMAND}` and commit {bases.BASES_FILE}",
+        )
+    return bases.parse(text, where).get(REDIS, where)
+
+
+def mirror_redis(ctx: GcpContext, step: StepContext, sha: str, registry_url: str) -> StepResult:
+    """Redis in the environment's registry by digest (copied from its upstream registry when
+    missing), so no pod pulls from Docker Hub; the step's output is the ``MirroredImage``."""
+    from sreplat.tools.images.mirror import mirror
+    from sreplat.tools.images.registry import ImageRef, RegistryClient, RegistryCredentials
+
+    pin = redis_pin(ctx, sha)
+    host = ImageRef.parse(f"{registry_url}/{REDIS}:x").host
+    credentials = RegistryCredentials.from_google(ctx.access.resolved_credentials())
+    step.progress(f"mirroring {pin.ref}@{pin.digest[:19]}…")
+    with RegistryClient(host, credentials=credentials, base_url=ctx.endpoints.artifact_registry) as target:
+        mirrored, copied = mirror(pin, registry_prefix=registry_url, target=target, emit=step.sink)
+    if copied.already_there:
+        return StepResult.skipped(f"{mirrored.pinned} already there", output=mirrored)
+    return StepResult.ok(copied.describe(), output=mirrored)
 
 
 def tag_release(ctx: GcpContext, images: BuiltImages) -> str:

@@ -141,12 +141,17 @@ def _images(
 def helm_changes(
     ctx: GcpContext, releases: tuple[str, ...], sha: str | None, blocked: SreplatError | None = None
 ) -> dict[str, str]:
+    from sreplat.targets.gcp.images import redis_pin
     from sreplat.tools.helm.charts import render
     from sreplat.tools.helm.manifests import parse_manifest
+    from sreplat.tools.images.mirror import mirrored_as
 
     foundation = _foundation_or_expected(ctx, blocked)
+    images = _images(ctx, foundation, sha, blocked)
+    # Where bootstrap mirrors Redis (nothing asked: the pin and the registry say it).
+    redis = mirrored_as(redis_pin(ctx, images.sha), foundation.registry_url) if "redis" in releases else None
     observability = Observability(ctx).values(foundation)
-    plan = ReleasePlan(foundation, _images(ctx, foundation, sha, blocked), observability)
+    plan = ReleasePlan(foundation, images, observability, redis)
     if blocked is not None or not _has_state(ctx, CLUSTER):
         # The charts render without a cluster: what would be installed is still worth showing.
         out = {}

@@ -27,6 +27,7 @@ from sreplat.errors import Interrupted, OperationFailed, SreplatError
 from sreplat.pipeline.step import StepContext
 from sreplat.targets.gcp.context import HELM_RELEASES, NAMESPACE, GcpContext
 from sreplat.targets.gcp.data import APPS, FoundationOutputs
+from sreplat.tools.images.mirror import MirroredImage
 from sreplat.tools.images.pipeline import BuiltImage, BuiltImages
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class ReleasePlan:
     images: BuiltImages
     # release → more top-level values: what turns observability on (``targets.gcp.observability``).
     observability: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    redis: MirroredImage | None = None  # Redis mirrored into the environment's registry
 
     @property
     def sha(self) -> str:
@@ -63,8 +65,12 @@ class ReleasePlan:
         extra = self.observability.get(release, {})
         if release == "platform":
             return {**platform_values(self.foundation), **extra}
+        if release == "redis":
+            # by digest, from the environment's registry; without a mirror: the chart's defaults
+            mirrored = {"image": self.redis.helm_image()} if self.redis is not None else {}
+            return {**mirrored, **extra}
         if release not in APPS:
-            return dict(extra)  # redis: the chart's defaults are the production settings
+            return dict(extra)
         image = self.images.images[release]
         return {**app_values(release, foundation=self.foundation, image=image, sha=self.sha), **extra}
 

@@ -14,6 +14,7 @@ from sreplat.tools.gcp.access import GcpEndpoints
 from sreplat.tools.gcp.cloud_dns import Resolver
 from sreplat.tools.gcp.gke import control_plane_url
 from sreplat.tools.helm.access import HelmConnection, KubeAccess, SdkConnection
+from sreplat.tools.images.pipeline import Builder
 
 
 def load_balancer_url(address: str) -> str:
@@ -27,6 +28,8 @@ class GcpSeams:
     DNS is asked (None: the ``dns_resolvers`` setting's servers). ``helm_connection``: how the
     Helm SDK reaches the cluster. ``load_balancer``: ingress address → the base URL that reaches
     the load balancer on it (requests keep the API host as TLS SNI and Host header).
+    ``docker_builder``: makes the Docker engine builder when ``image_builder`` picks Docker (None:
+    the local engine as is; benchmarks give one on a host network with locally made bases).
     ``control_plane``: the cluster's DNS-based endpoint name → the base URL that reaches it
     (clients keep the name as TLS SNI and verify the certificate for it)."""
 
@@ -34,4 +37,5 @@ class GcpSeams:
     resolver: Resolver | None = None
     helm_connection: Callable[[KubeAccess], HelmConnection] = SdkConnection
     load_balancer: Callable[[str], str] = load_balancer_url
+    docker_builder: Callable[[], Builder] | None = None
     control_plane: Callable[[str], str] = control_plane_url

@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic_settings import NoDecode
 
 from sreplat.config import EnvironmentSettings
+from sreplat.tools.signatures import DEFAULT_ALLOWED_SIGNERS, DEFAULT_KEYRING, TrustFiles, trust_path
 
 # The Terraform stacks accept environment names of 1-12 characters (variables.tf): resource
 # names derive from them (sreplat-<env>-...) and GCP limits their length.
@@ -180,6 +181,7 @@ Email = Annotated[str, AfterValidator(_email)]
 Smarthost = Annotated[str, AfterValidator(_smarthost)]
 EnvVarName = Annotated[str, AfterValidator(_env_var)]
 Resolvers = Annotated[str, AfterValidator(_resolvers)]
+TrustPath = Annotated[Path, AfterValidator(trust_path)]
 GithubId = Annotated[
     str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v), AfterValidator(_github_id)
 ]
@@ -277,6 +279,17 @@ class GcpSettings(EnvironmentSettings):
     alert_email_password_env: EnvVarName | None = Field(
         None, description="environment variable holding the SMTP password (never the file)"
     )
+    require_signed_commits: bool = Field(
+        True, description="deploy --sha refuses a commit not signed by a trusted key"
+    )
+    allowed_signers: TrustPath = Field(
+        DEFAULT_ALLOWED_SIGNERS,
+        description="SSH allowed-signers file (relative: in the repository, as committed in the "
+        "deployed commit's parent)",
+    )
+    signing_keyring: TrustPath | None = Field(
+        DEFAULT_KEYRING, description="trusted OpenPGP public keys, armored (gpg --export --armor)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -333,6 +346,10 @@ class GcpSettings(EnvironmentSettings):
             raise ValueError("alert_email_username and alert_email_password_env go together")
         if self.alert_email_username and not self.alert_email_to:
             raise ValueError("alert_email_username without alert_email_to")
+
+    @property
+    def trust_files(self) -> TrustFiles:
+        return TrustFiles(allowed_signers=self.allowed_signers, keyring=self.signing_keyring)
 
     # --- what the Terraform stacks name after the environment ----------------------------------
     @property

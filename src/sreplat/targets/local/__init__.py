@@ -47,6 +47,7 @@ from sreplat.targets.local.probes import worker_release
 from sreplat.targets.local.settings import LocalSettings
 from sreplat.tools import git
 from sreplat.tools.local import ports
+from sreplat.tools.signatures import TrustFiles
 
 __all__ = ["LocalTarget", "worker_release"]
 
@@ -101,6 +102,10 @@ class LocalTarget(Target):
                 f"commit {sha[:12]} has no {apps_dir}/sreplat_apps in {self.env.repo}; nothing deployed"
             )
         return sha
+
+    def commit_trust(self) -> TrustFiles | None:
+        settings = self.configured
+        return settings.trust_files if settings.require_signed_commits else None
 
     def check_deploy(self, sha: str) -> None:
         observability.slos(self.local)  # deploy regenerates the rules: they must load

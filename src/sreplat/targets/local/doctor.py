@@ -64,7 +64,20 @@ def doctor_checks(local: LocalContext) -> list[Check]:
     ]
     for what, port in local.configured.ports.items():
         checks.append(Check(f"port {port}", partial(port_check, local, what, port, running), timeout_s=5))
+    required = local.configured.require_signed_commits
+    checks.append(Check("commit signatures", partial(signers_check, local), timeout_s=5, required=required))
     return checks
+
+
+def signers_check(local: LocalContext) -> Finding:
+    """The allowed-signers file deploys verify commits against (when they must be signed)."""
+    from sreplat.tools.signatures import check_allowed_signers
+
+    settings = local.configured
+    found = check_allowed_signers(
+        local.env.repo, settings.allowed_signers, required=settings.require_signed_commits
+    )
+    return healthy(found.summary) if found.healthy else unhealthy(found.summary, hint=found.hint)
 
 
 def port_check(local: LocalContext, what: str, port: int, running: bool) -> Finding:

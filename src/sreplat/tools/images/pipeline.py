@@ -28,7 +28,10 @@ from typing import Any, Protocol, TypeVar
 from sreplat.errors import OperationFailed, SreplatError, UsageError
 from sreplat.events import Event, EventSink, discard
 from sreplat.tools import git
+from sreplat.tools.images import bases, lock
 from sreplat.tools.images import context as build_context
+from sreplat.tools.images.bases import BasePins
+from sreplat.tools.images.lock import LockInfo
 from sreplat.tools.images.registry import ImageRef, RegistryClient, RegistryCredentials
 
 APPS: tuple[str, ...] = ("api", "worker")
@@ -86,11 +89,36 @@ class BuiltImage:
 
 
 @dataclass(frozen=True)
+class BuildInputs:
+    """What an image is made of besides the source: the base images (build argument → the
+    ``ref@digest`` passed) and the sha256 of ``apps/requirements.lock``."""
+
+    base_images: Mapping[str, str]
+    requirements_lock_sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "base_images": dict(sorted(self.base_images.items())),
+            "requirements_lock_sha256": self.requirements_lock_sha256,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> BuildInputs | None:
+        if not data:
+            return None  # recorded before inputs were
+        return cls(
+            base_images={str(k): str(v) for k, v in data["base_images"].items()},
+            requirements_lock_sha256=str(data["requirements_lock_sha256"]),
+        )
+
+
+@dataclass(frozen=True)
 class BuiltImages:
-    """The images of one commit, one per app, by digest."""
+    """The images of one commit, one per app, by digest, and what they were built from."""
 
     sha: str
     images: Mapping[str, BuiltImage]
+    inputs: BuildInputs | None = None
 
     def pinned(self, app: str) -> str:
         """``repository@digest`` of ``app``'s image: what deploys run."""
@@ -98,13 +126,16 @@ class BuiltImages:
 
     def to_json(self) -> dict[str, Any]:
         """The images document of docs/contracts.md (``built`` is run information, not kept)."""
-        return {
+        document: dict[str, Any] = {
             "sha": self.sha,
             "images": {
                 app: {"repository": rec.repository, "tag": rec.tag, "digest": rec.digest}
                 for app, rec in sorted(self.images.items())
             },
         }
+        if self.inputs is not None:
+            document["inputs"] = self.inputs.to_json()
+        return document
 
     @classmethod
     def from_json(cls, data: Any) -> BuiltImages:
@@ -119,7 +150,8 @@ class BuiltImages:
                 )
                 for app, entry in data["images"].items()
             }
-            return cls(sha=str(data["sha"]), images=images)
+            inputs = BuildInputs.from_json(data.get("inputs"))
+            return cls(sha=str(data["sha"]), images=images, inputs=inputs)
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not an images document: missing or wrong {exc}") from exc
 
@@ -147,10 +179,12 @@ def build_and_push(
     """Make sure ``<registry_prefix>/<app>:<sha>`` exists for every app; return their digests.
 
     ``sha`` is any revision of ``repo``; images are tagged with the full SHA it resolves to.
-    ``build_args`` are passed to every build (``BASE_IMAGE``/``BUILDER_IMAGE`` point the
-    Dockerfile at a mirror or a locally made base). Raises UsageError before anything is built
-    (bad SHA, dirty tree, bad prefix, no Dockerfile stage for an app), OperationFailed when a
-    lookup, build or push fails.
+    The bases come from ``base-images.json`` at that SHA, by digest, through the Dockerfile's
+    build arguments; ``build_args`` are passed to every build and win over them (a mirror, or a
+    locally made base: recorded as given, and announced). Raises UsageError before anything is
+    built (bad SHA, dirty tree, bad prefix, no pinned bases, a lock that does not match
+    ``apps/pyproject.toml``, no Dockerfile stage for an app), OperationFailed when a lookup,
+    build or push fails.
     """
     unknown = [app for app in apps if app not in APPS]
     if unknown or not apps:
@@ -166,10 +200,13 @@ def build_and_push(
             f"({build_context.describe(changes)}), but an image tagged {full_sha[:12]} must be that commit",
             hint="commit or stash them, or pass --allow-dirty",
         )
+    # The pins are read from where the build context comes from: the work tree when it is built
+    # as it is (dirty, allowed), else the commit.
+    pins, lock_info = _pinned_inputs(repo, full_sha, from_work_tree=dirty)
     registry = RegistryClient(
         next(iter(images.values())).host, credentials=credentials, base_url=registry_base_url
     )
-    args = {"GIT_SHA": full_sha, "SOURCE_URL": source_url, **(build_args or {})}
+    args = {"GIT_SHA": full_sha, "SOURCE_URL": source_url, **pins.build_args(), **(build_args or {})}
     started = time.monotonic()
 
     if dirty:
@@ -187,7 +224,11 @@ def build_and_push(
     _raise_first(failures)
     records = {app: record for app, record in found.items() if record is not None}
     missing = [app for app in apps if app not in records]
+    # What the images are made of: the commit's pins, or what this run builds with instead.
+    used = args if missing else {**args, **pins.build_args()}
+    inputs = BuildInputs({arg: used[arg] for arg in pins.build_args()}, lock_info.sha256)
     if missing:
+        _announce_overrides(pins.build_args(), args, emit)
         with tempfile.TemporaryDirectory(prefix="sreplat-images-") as scratch:
             if dirty:  # allowed: build what the work tree holds
                 context = repo / CONTEXT_SUBDIR
@@ -214,7 +255,7 @@ def build_and_push(
         _raise_first(failures)
         records.update(built)
 
-    result = BuiltImages(sha=full_sha, images={app: records[app] for app in apps})
+    result = BuiltImages(sha=full_sha, images={app: records[app] for app in apps}, inputs=inputs)
     emit(
         Event(
             "images.done",
@@ -228,6 +269,45 @@ def build_and_push(
         )
     )
     return result
+
+
+def _announce_overrides(pinned: Mapping[str, str], args: Mapping[str, str], emit: EventSink) -> None:
+    overridden = sorted(arg for arg, ref in pinned.items() if args[arg] != ref)
+    if overridden:
+        emit(
+            Event(
+                "image.base_override",
+                f"base image(s) {', '.join(overridden)} given by the caller, not the pinned digests",
+                data={"overridden": {arg: args[arg] for arg in overridden}},
+            )
+        )
+
+
+def _pinned_inputs(repo: Path, sha: str, *, from_work_tree: bool) -> tuple[BasePins, LockInfo]:
+    """The base pins and the checked lock of the source being built: the work tree when the build
+    context is the work tree (a dirty HEAD, allowed), else the commit. UsageError before anything
+    is built."""
+
+    def read(path: str) -> bytes | None:
+        if from_work_tree:
+            try:
+                return (repo / path).read_bytes()
+            except FileNotFoundError:
+                return None
+        return git.read_bytes(repo, sha, path)
+
+    where = f"{sha[:12]}" + (" (work tree)" if from_work_tree else "")
+    pins_text = read(bases.BASES_FILE)
+    if pins_text is None:
+        raise UsageError(
+            f"there is no {bases.BASES_FILE} at {where}: the base images must be pinned by digest",
+            hint=f"run `{bases.REFRESH_COMMAND}` and commit {bases.BASES_FILE}",
+        )
+    pins = bases.parse(pins_text, f"{bases.BASES_FILE} at {where}")
+    pyproject = read(f"{CONTEXT_SUBDIR}/{lock.PYPROJECT}")
+    if pyproject is None:
+        raise UsageError(f"there is no {CONTEXT_SUBDIR}/{lock.PYPROJECT} at {where}")
+    return pins, lock.check(pyproject, read(f"{CONTEXT_SUBDIR}/{lock.LOCK_FILE}"), where)
 
 
 # ``FROM [--platform=…] <image> AS <stage>``; stage names are case-insensitive, like the engine's.

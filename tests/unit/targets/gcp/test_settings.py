@@ -123,3 +123,25 @@ def test_relative_stack_and_chart_dirs_are_relative_to_the_config_file() -> None
     assert isinstance(s, GcpSettings)
     assert s.stacks_dir == Path.cwd() / "infra" / "stacks"  # from the file: next to it
     assert s.charts_dir == Path.cwd() / "sub" / "charts"  # from a flag: where the command runs
+
+
+def test_gcp_deploys_require_signed_commits_by_default_with_trust_files_in_the_repo() -> None:
+    write_config(GCP_TOML)
+    s = load("dev").settings
+    assert isinstance(s, GcpSettings)
+    assert s.require_signed_commits is True
+    assert s.trust_files.allowed_signers == Path(".github/allowed_signers")
+    assert s.trust_files.keyring == Path(".github/signing-keys.asc")
+
+
+def test_signature_settings_can_be_changed_and_bad_paths_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_config(GCP_TOML + 'allowed_signers = "trust/signers"\n')
+    monkeypatch.setenv("SREPLAT_REQUIRE_SIGNED_COMMITS", "false")
+    s = load("dev").settings
+    assert isinstance(s, GcpSettings)
+    assert (s.require_signed_commits, s.allowed_signers) == (False, Path("trust/signers"))
+
+    with pytest.raises(ConfigError, match=r"signing_keyring.*inside the repository"):
+        load("dev", overrides={"signing_keyring": "../outside.asc"})

@@ -3,6 +3,7 @@ Helm SDK on the charts, the real google-cloud and kubernetes clients (tests/unit
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -61,6 +62,15 @@ def test_bootstrap_runs_the_dag_in_order_with_cluster_and_images_side_by_side(wo
         image = record["images"][app]
         assert image["repository"] == f"{REGION}-docker.pkg.dev/{PROJECT}/sreplat-{ENV}/{app}"
         assert world.deployment_image(app) == f"{image['repository']}@{image['digest']}"  # by digest
+    # Redis runs the pinned image from the environment's own repository, by digest: the mirror
+    # holds the same manifest as the upstream registry (Docker Hub's stand-in), byte for byte.
+    pins = json.loads((world.repo.path / "base-images.json").read_text())["images"]["redis"]
+    statefulset = world.kube.get("StatefulSet", "redis", "sreplat")
+    assert statefulset is not None
+    [redis_image] = {c["image"] for c in statefulset["spec"]["template"]["spec"]["containers"]}
+    assert redis_image == f"{REGION}-docker.pkg.dev/{PROJECT}/sreplat-{ENV}/redis@{pins['digest']}"
+    mirrored = world.registry.images[(PROJECT, REGION, f"sreplat-{ENV}", "redis")]
+    assert set(mirrored) == {pins["digest"]} and mirrored[pins["digest"]].tags == {"7.4-alpine"}
     ingress = world.kube.get("Ingress", "api", "sreplat")
     assert ingress is not None
     assert (
@@ -180,6 +190,8 @@ FAULTS: dict[str, Callable[[World], object]] = {
     "platform": lambda w: w.kube.inject(
         r"/networkpolicies/default-deny$", method="PATCH", status=422, times=1
     ),
+    # The environment's registry refuses one of the mirror's uploads.
+    "redis-image": lambda w: w.registry.inject(r"/redis/blobs/uploads/$", method="POST", status=503, times=1),
     "redis": lambda w: w.kube.inject(r"/statefulsets/redis$", method="PATCH", status=422, times=1),
     "api": lambda w: w.kube.inject(r"/deployments/api$", method="PATCH", status=422, times=1),
     "worker": lambda w: w.kube.inject(r"/deployments/worker$", method="PATCH", status=422, times=1),

@@ -83,8 +83,9 @@ def test_plan_without_credentials_shows_the_whole_dag_and_says_why_once(
     assert list(steps) == STEPS
     assert all(step["description"] for step in steps.values())
     # What runs concurrently: the cluster stack and the image build side by side, api with worker.
-    assert steps["images"]["alongside"] == ["cluster", "namespace", "platform", "redis"]
-    assert steps["cluster"]["alongside"] == ["images"]
+    assert steps["images"]["alongside"] == ["cluster", "redis-image", "namespace", "platform", "redis"]
+    assert steps["cluster"]["alongside"] == ["images", "redis-image"]
+    assert steps["redis-image"]["alongside"] == ["cluster", "images", "namespace", "platform"]
     assert steps["api"]["alongside"] == ["worker"]
     assert steps["foundation"]["alongside"] == [] and steps["record"]["alongside"] == []
     result = run.result
@@ -115,7 +116,7 @@ def test_plan_without_credentials_as_text_names_the_cause_once(
     assert "runs alongside" in out
     rows = {line.split()[1]: line for line in out.splitlines() if line[:1].isdigit()}
     assert list(rows) == STEPS
-    assert "cluster, namespace, platform," in rows["images"]  # (redis on the wrapped line)
+    assert "cluster, redis-image, namespace," in rows["images"]  # the cell wraps after this
     # Nested facts are one line per entry, not a JSON blob.
     assert "    foundation  unavailable: no credentials" in out.splitlines()
     assert "{" not in out

@@ -148,7 +148,7 @@ def test_doctor_checks_terraform_credentials_bucket_and_layout(world: World) -> 
 
     assert run.code == 0, run.err[-2000:]
     checks = run.checks()
-    assert list(checks) == ["terraform", "credentials", "state bucket", "layout"]
+    assert list(checks) == ["terraform", "credentials", "state bucket", "layout", "commit signatures"]
     assert checks["terraform"]["summary"].startswith("terraform 1.")
     assert (
         checks["state bucket"]["summary"]

@@ -39,9 +39,7 @@ def break_dns(world: World) -> Callable[[], None]:
 
 
 def break_registry(world: World) -> Callable[[], None]:
-    saved = copy.deepcopy(world.registry.images)
-    world.registry.images.clear()  # a cleanup policy deleted them
-    return lambda: world.registry.images.update(saved)
+    return world.registry.delete_images()  # a cleanup policy deleted them
 
 
 def break_releases(world: World) -> Callable[[], None]:

@@ -32,12 +32,13 @@ trusted through ``SSL_CERT_FILE`` like a real public CA; nothing hands sreplat a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from sreplat.targets import Seams
 from sreplat.targets.gcp.seams import GcpSeams
 from sreplat.tools.gcp.access import GcpEndpoints
 from sreplat.tools.gcp.cloud_dns import public_resolver
+from sreplat.tools.images.pipeline import Builder
 from tests.doubles.artifact_registry import ArtifactRegistryDouble
 from tests.doubles.base import DoubleServer, Request
 from tests.doubles.cloud_logging import CloudLoggingDouble
@@ -63,6 +65,9 @@ from tests.doubles.kube_controllers import GkeControllers, WorkloadController
 from tests.doubles.monitoring import MonitoringDouble
 from tests.support import public_pki
 from tests.support.git_repo import GitRepo
+from tests.support.pinned_inputs import pinned_inputs
+from tests.support.registry_images import RegistryWriter, layer
+from tests.support.registry_server import RegistryServer
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 STACKS = REPO_ROOT / "tests" / "fixtures" / "terraform" / "gcp_stacks"
@@ -75,6 +80,12 @@ API_HOST = f"api.{DOMAIN}"
 BUCKET = f"{PROJECT}-sreplat-tfstate"
 INGRESS_IP = "34.120.0.10"  # what the fixture foundation stack reserves
 CLUSTER_DNS = dns_endpoint_name(PROJECT, REGION, f"sreplat-{ENV}")  # the control plane's DNS endpoint
+# The second environment of promotion tests (same project and region: its repository is another
+# repository of the same registry host, its cluster another Kubernetes double).
+PROD = "prod"
+PROD_DOMAIN = "prod.acme.example"
+PROD_API_HOST = f"api.{PROD_DOMAIN}"
+PROD_CLUSTER_DNS = dns_endpoint_name(PROJECT, REGION, f"sreplat-{PROD}")
 TOKEN = "ya29.world-access-token"
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 DOCKERFILE = "FROM scratch AS api\nCOPY . /app\n\nFROM scratch AS worker\nCOPY . /app\n"
@@ -85,9 +96,10 @@ NEEDS: dict[str, list[str]] = {
     "foundation": ["state-bucket"],
     "cluster": ["foundation"],
     "images": ["foundation"],
+    "redis-image": ["foundation"],
     "namespace": ["cluster"],
     "platform": ["namespace", "foundation"],
-    "redis": ["platform"],
+    "redis": ["platform", "redis-image"],
     "api": ["redis", "images"],
     "worker": ["redis", "images"],
     "verify": ["api", "worker"],
@@ -181,6 +193,9 @@ class World:
     capsys: pytest.CaptureFixture[str] | None
     settings: dict[str, Any] = field(default_factory=dict)
     wiring: dict[str, Any] = field(default_factory=dict)
+    prod_kube: KubeDouble | None = None  # with open_world(prod=True)
+    prod_settings: dict[str, Any] = field(default_factory=dict)
+    docker_builder: Callable[[], Builder] | None = None  # in-process runs only (benchmarks)
 
     @property
     def doubles(self) -> list[DoubleServer]:
@@ -195,6 +210,7 @@ class World:
             self.logging,
             self.kube,
             self.ingress,
+            *([self.prod_kube] if self.prod_kube is not None else []),
         ]
 
     def slo_series(self, name: str, values: dict[str, float]) -> None:
@@ -221,7 +237,11 @@ class World:
 
     @property
     def seams(self) -> Seams:
-        return seams_from(self.wiring)
+        seams = seams_from(self.wiring)
+        gcp = seams.part("gcp", GcpSeams)
+        if self.docker_builder is None or gcp is None:
+            return seams
+        return Seams(gcp=replace(gcp, docker_builder=self.docker_builder))
 
     @property
     def wiring_file(self) -> Path:
@@ -245,16 +265,30 @@ class World:
     def configure(self, **settings: Any) -> None:
         """(Re)write sreplat.toml's [environments.dev] with the defaults and ``settings``."""
         self.settings.update(settings)
-        lines = ["[environments.dev]"]
-        for key, value in self.settings.items():
-            lines.append(f"{key} = {json.dumps(value)}")
+        self._write_config()
+
+    def configure_prod(self, **settings: Any) -> None:
+        """(Re)write sreplat.toml's [environments.prod]: dev's settings but for the domain,
+        then ``settings``."""
+        self.prod_settings.update(settings)
+        self._write_config()
+
+    def _write_config(self) -> None:
+        tables = {ENV: self.settings}
+        if self.prod_kube is not None:
+            tables[PROD] = {**self.settings, "domain": PROD_DOMAIN, **self.prod_settings}
+        lines = []
+        for name, values in tables.items():
+            lines.append(f"[environments.{name}]")
+            lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
         (self.project_dir / "sreplat.toml").write_text("\n".join(lines) + "\n")
 
-    def cli(self, *argv: str) -> Run:
-        """The CLI in this process (pytest's capsys captures its output)."""
+    def cli(self, *argv: str, env: str | None = ENV) -> Run:
+        """The CLI in this process (pytest's capsys captures its output); ``env`` None: no --env."""
         assert self.capsys is not None, "in-process runs need pytest's capsys"
         self.capsys.readouterr()
-        code = main(["--output", "json", "--env", ENV, *argv], seams=self.seams)
+        chosen = ["--env", env] if env is not None else []
+        code = main(["--output", "json", *chosen, *argv], seams=self.seams)
         captured = self.capsys.readouterr()
         lines = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
         return Run(code, lines, captured.err)
@@ -280,12 +314,14 @@ class World:
         stored = self.gcs.objects.get(BUCKET, {}).get(f"sreplat/{ENV}/{stack}/default.tfstate")
         return None if stored is None else json.loads(stored.data)
 
-    def release_record(self) -> dict[str, Any] | None:
-        stored = self.gcs.objects.get(BUCKET, {}).get(f"sreplat/{ENV}/release.json")
+    def release_record(self, env: str = ENV) -> dict[str, Any] | None:
+        stored = self.gcs.objects.get(BUCKET, {}).get(f"sreplat/{env}/release.json")
         return None if stored is None else json.loads(stored.data)
 
-    def deployment_image(self, name: str) -> str:
-        deployment = self.kube.get("Deployment", name, "sreplat")
+    def deployment_image(self, name: str, env: str = ENV) -> str:
+        kube = self.prod_kube if env == PROD else self.kube
+        assert kube is not None
+        deployment = kube.get("Deployment", name, "sreplat")
         assert deployment is not None, f"no Deployment {name}"
         return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
 
@@ -306,9 +342,9 @@ class World:
         return self.repo.git("rev-parse", "HEAD")
 
 
-def _tls_for(ca: Any, host: str) -> ssl.SSLContext:
+def _tls_for(ca: Any, *hosts: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert(host).configure_cert(context)
+    ca.issue_cert(*hosts).configure_cert(context)
     return context
 
 
@@ -318,27 +354,58 @@ def open_world(
     *,
     setenv: Callable[[str, str], None],
     capsys: pytest.CaptureFixture[str] | None = None,
+    registry_upstream: str | None = None,
+    prod: bool = False,
 ) -> Iterator[World]:
     """Start every double in ``root``, point the environment at them (``setenv``) and write the
-    project's sreplat.toml; stop them all on the way out."""
+    project's sreplat.toml; stop them all on the way out.
+
+    ``registry_upstream``: the real registry (URL) holding Artifact Registry's images (copies by
+    digest need real blobs); by default one of the world's own, started here. It also stands in
+    for Docker Hub: the world's base-images.json pins a Redis image pushed to it, which bootstrap
+    mirrors into the environment's repository. ``prod``: a second environment, ``prod`` (its own
+    cluster, API host and repository; the rest of the doubles shared, as two environments of one
+    project share them).
+    """
     import trustme
 
-    cluster_ca = trustme.CA()  # signs the IP endpoint's certificate only
-    gcs = StorageDouble(project=PROJECT, require_token=TOKEN)
-    registry = ArtifactRegistryDouble(require_token=TOKEN)
-    kube = KubeDouble(
+    with contextlib.ExitStack() as owned:
+        if registry_upstream is None:
+            registry_upstream = owned.enter_context(RegistryServer(root / "artifact-registry-storage")).url
+        yield from _world(root, setenv, capsys, registry_upstream, prod, trustme.CA())
+
+
+def _kube(cluster_ca: Any, dns_name: str) -> KubeDouble:
+    """A cluster's control plane: the IP endpoint (closed: master_authorized_networks is empty by
+    default) and the DNS endpoint ``dns_name`` with a publicly trusted certificate."""
+    return KubeDouble(
         tls=_tls_for(cluster_ca, "127.0.0.1"),
-        sni={CLUSTER_DNS: public_pki.server_context(CLUSTER_DNS)},
-        ip_endpoint_open=False,  # master_authorized_networks is empty by default
+        sni={dns_name: public_pki.server_context(dns_name)},
+        ip_endpoint_open=False,
         require_token=TOKEN,
     )
+
+
+def _world(
+    root: Path,
+    setenv: Callable[[str, str], None],
+    capsys: pytest.CaptureFixture[str] | None,
+    registry_upstream: str,
+    prod: bool,
+    cluster_ca: Any,  # signs the IP endpoints' certificates only
+) -> Iterator[World]:
+    gcs = StorageDouble(project=PROJECT, require_token=TOKEN)
+    registry = ArtifactRegistryDouble(require_token=TOKEN, upstream=registry_upstream)
+    kube = _kube(cluster_ca, CLUSTER_DNS)
+    prod_kube = _kube(cluster_ca, PROD_CLUSTER_DNS) if prod else None
     compute = ComputeDouble(require_token=TOKEN)
     container = ContainerDouble(require_token=TOKEN)
     clouddns = CloudDnsDouble(require_token=TOKEN)
     cloudbuild = CloudBuildDouble(storage=gcs, project=PROJECT, registry=registry, require_token=TOKEN)
     monitoring = MonitoringDouble(require_token=TOKEN)
     logging = CloudLoggingDouble(require_token=TOKEN)
-    ingress = IngressDouble(kube=kube, host=API_HOST, tls=public_pki.server_context(API_HOST))
+    api_hosts = (API_HOST, PROD_API_HOST) if prod else (API_HOST,)
+    ingress = IngressDouble(kube=kube, host=API_HOST, tls=public_pki.server_context(*api_hosts))
     doubles: list[DoubleServer] = [
         gcs,
         container,
@@ -350,13 +417,34 @@ def open_world(
         logging,
         kube,
         ingress,
+        *([prod_kube] if prod_kube is not None else []),
     ]
     for double in doubles:
         double.start()
+    # The environments' repositories, which the real foundation stack creates (the fixture stack
+    # does not model them): Artifact Registry takes pushes into existing repositories only, and
+    # bootstrap's redis-image mirror may push before the first image build does.
+    for env in (ENV, PROD) if prod else (ENV,):
+        registry.add_repository(PROJECT, REGION, f"sreplat-{env}")
     public_dns = DnsServer().start()
     public_dns.add(API_HOST, INGRESS_IP)
     container.kube_endpoint = kube.host
     container.kube_ca_pem = cluster_ca.cert_pem.bytes().decode()
+    if prod_kube is not None:
+        public_dns.add(PROD_API_HOST, INGRESS_IP)
+        container.kube_endpoints[f"sreplat-{PROD}"] = prod_kube.host
+        ingress.add_host(PROD_API_HOST, prod_kube)
+        prod_kube.reactors += [
+            WorkloadController(),
+            GkeControllers(
+                compute=compute,
+                project=PROJECT,
+                zone=f"{REGION}-a",
+                network=f"sreplat-{PROD}",
+                addresses={f"sreplat-{PROD}-ingress": INGRESS_IP},
+                teardown_polls=1,
+            ),
+        ]
     workloads = WorkloadController()
     gke = GkeControllers(
         compute=compute,
@@ -371,8 +459,18 @@ def open_world(
 
     setenv("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
 
+    upstream_redis = RegistryWriter(registry_upstream).image(
+        "library/redis", "7.4-alpine", layers=[layer({"usr/local/bin/redis-server": b"redis"})]
+    )
+    redis_ref = f"{registry_upstream.removeprefix('http://')}/library/redis:7.4-alpine"
     repo = GitRepo(root / "repo")
-    repo.commit({"apps/Dockerfile": DOCKERFILE}, "apps")
+    repo.commit(
+        {
+            "apps/Dockerfile": DOCKERFILE,
+            **pinned_inputs(redis_ref=redis_ref, redis_digest=upstream_redis.digest),
+        },
+        "apps",
+    )
     (root / "project").mkdir()
     world = World(
         root=root,
@@ -391,6 +489,7 @@ def open_world(
         workloads=workloads,
         gke=gke,
         capsys=capsys,
+        prod_kube=prod_kube,
     )
     by_attribute = {"gcs": gcs, "container": container, "clouddns": clouddns, "compute": compute}
     by_attribute |= {"registry": registry, "cloudbuild": cloudbuild, "monitoring": monitoring}
@@ -399,7 +498,10 @@ def open_world(
     world.wiring |= {
         "public_dns": f"127.0.0.1:{public_dns.port}",
         "load_balancers": {INGRESS_IP: ingress.url},
-        "control_planes": {CLUSTER_DNS: kube.url},
+        "control_planes": {
+            CLUSTER_DNS: kube.url,
+            **({PROD_CLUSTER_DNS: prod_kube.url} if prod_kube is not None else {}),
+        },
     }
     world.wiring_file.write_text(json.dumps(world.wiring))
     world.configure(
@@ -414,6 +516,8 @@ def open_world(
         charts_dir=str(CHARTS),
         repo=str(repo.path),
         slo_dir=str(REPO_ROOT / "slo"),
+        # The world's commits are unsigned; tests of signed deploys turn this back on.
+        require_signed_commits=False,
     )
     for name in ("slo:error_budget:remaining", "slo:burn_rate:1h", "slo:burn_rate:5m"):
         world.slo_series(name, dict.fromkeys(SLO_NAMES, 1.0 if name.endswith("remaining") else 0.0))
