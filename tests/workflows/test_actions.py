@@ -96,3 +96,23 @@ def test_hadolint_still_catches_a_bad_dockerfile(tmp_path: Path) -> None:
 
 def test_workflows_dir_is_where_github_reads_it() -> None:
     assert WORKFLOWS_DIR.is_dir() and workflow_files()
+
+
+def test_ci_deploys_build_with_the_runners_docker_engine() -> None:
+    """The deployer has no Cloud Build rights (terraform/modules/iam: clusterViewer only), so a
+    step that deploys must not leave `image_builder = "auto"` free to fall back to Cloud Build."""
+    from tests.terraform.hcl import blocks, module_dir
+    from tests.workflows.workflows import load
+
+    deploying = [
+        step
+        for path in workflow_files()
+        for job in load(path)["jobs"].values()
+        for step in job.get("steps", [])
+        if re.search(r"\bsreplat\b.*\bdeploy\b", step.get("run", ""))
+    ]
+    assert deploying, "no workflow step runs `sreplat deploy`"
+    for step in deploying:
+        assert step.get("env", {}).get("SREPLAT_IMAGE_BUILDER") == "docker", step.get("name")
+    (roles,) = [v for v in blocks("variable", module_dir("iam")) if v.labels[0] == "deployer_roles"]
+    assert not [r for r in roles.body["default"] if "cloudbuild" in r]
