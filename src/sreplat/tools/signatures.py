@@ -27,6 +27,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field
 
 from sreplat import proc
 from sreplat.errors import ToolMissing, UsageError
@@ -90,6 +93,30 @@ class TrustFiles:
 
     allowed_signers: Path
     keyring: Path | None = None
+
+
+TrustPath = Annotated[Path, AfterValidator(trust_path)]
+
+
+class CommitTrustSettings(BaseModel):
+    """The keys of commit verification, the same in every target's Settings (mixed in beside
+    ``EnvironmentSettings``; a target may change the default of ``require_signed_commits``)."""
+
+    require_signed_commits: bool = Field(
+        False, description="deploy --sha refuses a commit not signed by a trusted key"
+    )
+    allowed_signers: TrustPath = Field(
+        DEFAULT_ALLOWED_SIGNERS,
+        description="SSH allowed-signers file (relative: in the repository, as committed in the "
+        "deployed commit's parent)",
+    )
+    signing_keyring: TrustPath | None = Field(
+        DEFAULT_KEYRING, description="trusted OpenPGP public keys, armored (gpg --export --armor)"
+    )
+
+    @property
+    def trust_files(self) -> TrustFiles:
+        return TrustFiles(allowed_signers=self.allowed_signers, keyring=self.signing_keyring)
 
 
 @dataclass(frozen=True)

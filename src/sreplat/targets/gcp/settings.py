@@ -35,7 +35,7 @@ from pydantic import (
 from pydantic_settings import NoDecode
 
 from sreplat.config import EnvironmentSettings
-from sreplat.tools.signatures import DEFAULT_ALLOWED_SIGNERS, DEFAULT_KEYRING, TrustFiles, trust_path
+from sreplat.tools.signatures import CommitTrustSettings
 
 # The Terraform stacks accept environment names of 1-12 characters (variables.tf): resource
 # names derive from them (sreplat-<env>-...) and GCP limits their length.
@@ -181,7 +181,6 @@ Email = Annotated[str, AfterValidator(_email)]
 Smarthost = Annotated[str, AfterValidator(_smarthost)]
 EnvVarName = Annotated[str, AfterValidator(_env_var)]
 Resolvers = Annotated[str, AfterValidator(_resolvers)]
-TrustPath = Annotated[Path, AfterValidator(trust_path)]
 GithubId = Annotated[
     str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v), AfterValidator(_github_id)
 ]
@@ -209,7 +208,7 @@ class CloudArmor(BaseModel):
     process_requests_per_minute: StrictInt = Field(600, ge=1, le=100000)
 
 
-class GcpSettings(EnvironmentSettings):
+class GcpSettings(EnvironmentSettings, CommitTrustSettings):
     """The ``gcp`` target: GKE Autopilot, Artifact Registry, Cloud DNS, Terraform state in GCS.
 
     ``api_host``, ``state_bucket`` and ``state_prefix`` default from the domain, the project and
@@ -282,14 +281,6 @@ class GcpSettings(EnvironmentSettings):
     require_signed_commits: bool = Field(
         True, description="deploy --sha refuses a commit not signed by a trusted key"
     )
-    allowed_signers: TrustPath = Field(
-        DEFAULT_ALLOWED_SIGNERS,
-        description="SSH allowed-signers file (relative: in the repository, as committed in the "
-        "deployed commit's parent)",
-    )
-    signing_keyring: TrustPath | None = Field(
-        DEFAULT_KEYRING, description="trusted OpenPGP public keys, armored (gpg --export --armor)"
-    )
 
     @model_validator(mode="before")
     @classmethod
@@ -346,10 +337,6 @@ class GcpSettings(EnvironmentSettings):
             raise ValueError("alert_email_username and alert_email_password_env go together")
         if self.alert_email_username and not self.alert_email_to:
             raise ValueError("alert_email_username without alert_email_to")
-
-    @property
-    def trust_files(self) -> TrustFiles:
-        return TrustFiles(allowed_signers=self.allowed_signers, keyring=self.signing_keyring)
 
     # --- what the Terraform stacks name after the environment ----------------------------------
     @property

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field, StrictFloat, StrictInt, model_valida
 
 from sreplat.config import EnvironmentSettings
 from sreplat.targets.local.layout import Layout, write_if_changed
-from sreplat.tools.signatures import DEFAULT_ALLOWED_SIGNERS, DEFAULT_KEYRING, TrustFiles, trust_path
+from sreplat.tools.signatures import CommitTrustSettings
 
 
 def _ipv4_address(value: str) -> str:
@@ -30,10 +30,9 @@ def _ipv4_address(value: str) -> str:
 # from env vars and flags as these types first).
 Port = Annotated[StrictInt, Field(ge=1024, le=65535)]
 IPv4 = Annotated[str, AfterValidator(_ipv4_address)]
-TrustPath = Annotated[Path, AfterValidator(trust_path)]
 
 
-class LocalSettings(EnvironmentSettings):
+class LocalSettings(EnvironmentSettings, CommitTrustSettings):
     """The ``local`` target: supervisord + redis-server + the bundled apps on this machine."""
 
     TARGET: ClassVar[str] = "local"
@@ -60,21 +59,6 @@ class LocalSettings(EnvironmentSettings):
         30, ge=1, le=300, description="how often it evaluates the SLO rules"
     )
     slo_dir: Path | None = Field(None, description="SLO files (default: slo/ of the project root)")
-    require_signed_commits: bool = Field(
-        False, description="deploy --sha refuses a commit not signed by a trusted key"
-    )
-    allowed_signers: TrustPath = Field(
-        DEFAULT_ALLOWED_SIGNERS,
-        description="SSH allowed-signers file (relative: in the repository, as committed in the "
-        "deployed commit's parent)",
-    )
-    signing_keyring: TrustPath | None = Field(
-        DEFAULT_KEYRING, description="trusted OpenPGP public keys, armored (gpg --export --armor)"
-    )
-
-    @property
-    def trust_files(self) -> TrustFiles:
-        return TrustFiles(allowed_signers=self.allowed_signers, keyring=self.signing_keyring)
 
     @property
     def worker_ports(self) -> tuple[int, ...]:
