@@ -44,6 +44,7 @@ from tests.support import public_pki  # noqa: E402
 
 public_pki.install()  # the stand-in public CA in SSL_CERT_FILE, for Go too (re-executes once)
 
+from tests.support.process_env import environ  # noqa: E402
 from tests.unit.targets.gcp.world import ENV, NEEDS, World, open_world  # noqa: E402
 
 
@@ -70,20 +71,6 @@ def cli(world: World, env: dict[str, str], *argv: str) -> tuple[float, list[dict
     if done.returncode not in (0, 3):
         raise SystemExit(f"sreplat {' '.join(argv)} exited {done.returncode}: {done.stderr[-3000:]}")
     return elapsed, [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-
-
-@contextlib.contextmanager
-def environ(env: dict[str, str], cwd: Path) -> Iterator[None]:
-    saved, here = dict(os.environ), Path.cwd()
-    os.environ.clear()
-    os.environ.update(env)
-    os.chdir(cwd)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        os.chdir(here)
 
 
 def in_process(world: World, env: dict[str, str], *argv: str) -> tuple[float, list[dict[str, Any]]]:

@@ -28,7 +28,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ from sreplat.tools.images.pipeline import BuildRequest  # noqa: E402
 from sreplat.tools.images.registry import ImageRef  # noqa: E402
 from tests.support.base_image import ensure_base_images  # noqa: E402
 from tests.support.pinned_inputs import add_pinned_inputs  # noqa: E402
+from tests.support.process_env import environ  # noqa: E402
 from tests.support.registry_server import RegistryServer  # noqa: E402
 from tests.unit.targets.gcp.world import ENV, PROD, World, open_world  # noqa: E402
 
@@ -79,20 +80,6 @@ class LocalBasesBuilder(DockerEngineBuilder):
 
     def build_and_push(self, request: BuildRequest, emit: EventSink) -> str:
         return super().build_and_push(self._local(request), emit)
-
-
-@contextlib.contextmanager
-def environ(env: dict[str, str], cwd: Path) -> Iterator[None]:
-    saved, here = dict(os.environ), Path.cwd()
-    os.environ.clear()
-    os.environ.update(env)
-    os.chdir(cwd)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        os.chdir(here)
 
 
 def cli(
