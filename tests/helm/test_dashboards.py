@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.helm.charts import HELM_DIR, REPO
+from tests.support.contracts import contract_metrics
 
 pytestmark = pytest.mark.helm
 
@@ -57,21 +58,6 @@ PROMQL_WORDS = {
     "inf",
     "nan",
 }
-
-
-def contract_metrics() -> dict[str, set[str]]:
-    """Metric name → labels, from the metrics table of docs/contracts.md."""
-    metrics: dict[str, set[str]] = {}
-    for line in (REPO / "docs" / "contracts.md").read_text().splitlines():
-        m = re.match(r"^\|\s*`(sreplat_[a-z_]+)`\s*\|\s*(\w+)[^|]*\|(.*)\|\s*$", line)
-        if m:
-            name, kind, labels = m.groups()
-            label_set = set(re.findall(r"`([a-z_]+)`", labels))
-            metrics[name] = label_set
-            if kind == "histogram":
-                for suffix in ("_bucket", "_sum", "_count"):
-                    metrics[name + suffix] = label_set | ({"le"} if suffix == "_bucket" else set())
-    return metrics
 
 
 def slo_recordings() -> dict[str, set[str]]:

@@ -16,7 +16,7 @@ from sreplat.errors import ConfigError
 from sreplat.slo.model import RatioSli, SloError, ThresholdSli, load_slos, parse_slo
 from sreplat.slo.render import helm_values, prometheus_rules_file
 from sreplat.slo.rules import GMP_GROUP_BY, WORKBOOK_ALERTS, RuleSettings, rule_groups, windows
-from tests.helm.test_dashboards import contract_metrics
+from tests.support.contracts import contract_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 SLO_DIR = REPO / "slo"
