@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sreplat.errors import ExitCode, Interrupted, OperationFailed, SreplatError
+from sreplat.cancel import CancelToken
+from sreplat.errors import ExitCode, Interrupted, LockHeld, OperationFailed, SreplatError
 
 if TYPE_CHECKING:
     from sreplat.cli.options import Options
@@ -125,6 +126,16 @@ class Session:
         env = self.environment
         lock = self.target.run_lock()
         note = lock.acquire(f"sreplat {self.verb}")
+        # A lock held in the cloud can be lost (renewals failing past its expiry, then another run
+        # taking it over): the run then stops as on Ctrl-C, checkpoints kept, exit 4.
+        lost: list[str] = []
+        stop = CancelToken()
+
+        def on_lost(reason: str) -> None:
+            lost.append(reason)
+            stop.cancel()
+
+        lock.watch(on_lost)
         try:
             self.run_log = (
                 RunLog(log_file) if log_file else RunLog.create(env.state_dir / RUNS_DIR, self.verb)
@@ -136,8 +147,14 @@ class Session:
             checkpoints = Checkpoints.in_dir(
                 env.state_dir / CHECKPOINTS_DIR, pipeline=pipeline.name, fingerprint=pipeline.fingerprint
             )
-            result = run_pipeline(pipeline, sink=self.sink, checkpoints=checkpoints)
+            result = run_pipeline(pipeline, sink=self.sink, checkpoints=checkpoints, stop=stop)
             self.renderer.close()
+            if lost and not result.ok:
+                raise LockHeld(
+                    f"{lost[0]}: this {self.verb} of {env.name!r} stopped so that two runs never "
+                    "change the environment at once",
+                    hint="when the other run has finished, run the same command again: it resumes here",
+                )
             result.raise_for_failure()
             if on_success is not None:
                 on_success()

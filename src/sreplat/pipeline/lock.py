@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -29,9 +30,12 @@ LOCK_FILE_NAME = "lock"
 class RunLock(Protocol):
     """One mutating run per environment: ``acquire`` raises ``LockHeld`` (exit 4, naming the
     holder) when another run has it, and may return a note for the user (a stale lock it took
-    over); ``release`` gives it back and never raises."""
+    over); ``watch`` names what to call, with the reason, if the lock is lost while held (the
+    session stops the run there); ``release`` gives it back and never raises."""
 
     def acquire(self, purpose: str) -> str | None: ...
+
+    def watch(self, on_lost: Callable[[str], None]) -> None: ...
 
     def release(self) -> None: ...
 
@@ -73,6 +77,9 @@ class EnvironmentLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
         self._fd = fd
+
+    def watch(self, on_lost: Callable[[str], None]) -> None:
+        """Nothing to watch: the kernel holds a flock until this process lets go or dies."""
 
     def release(self) -> None:
         if self._fd is None:

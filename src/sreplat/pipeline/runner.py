@@ -288,10 +288,12 @@ def run_pipeline(
     sink: EventSink = discard,
     checkpoints: Checkpoints | None = None,
     max_parallel: int | None = None,
+    stop: CancelToken | None = None,
 ) -> PipelineResult:
     """Run ``pipeline``: ready steps concurrently (at most ``max_parallel``), in dependency order.
 
-    Stops scheduling at the first failure or Ctrl-C and waits for running steps. Steps recorded
+    Stops scheduling at the first failure, at Ctrl-C or when ``stop`` is cancelled (as Ctrl-C
+    does: waits wake up, children get one SIGINT) and waits for running steps. Steps recorded
     in ``checkpoints`` (and ``resumable``) are not run again: they finish as ``resumed`` with
     their recorded data. On full success the checkpoints are cleared.
     """
@@ -335,7 +337,7 @@ def run_pipeline(
         try:
             while True:
                 try:
-                    if ctrl_c.pressed:
+                    if ctrl_c.pressed or (stop is not None and stop.cancelled):
                         run.on_interrupt()
                     if ctrl_c.pressed_again():
                         log.warning("still stopping: waiting for the running steps to end")

@@ -119,13 +119,14 @@ class GcpTarget(Target):
     def run_lock(self) -> RunLock:
         """The environment lock in the state bucket, shared by every machine that runs sreplat on
         this environment (a first bootstrap creates the bucket to hold it)."""
-        from sreplat.tools.gcp.gcs_lock import GcsLock
+        from sreplat.tools.gcp.gcs_lock import RENEW_EVERY_S, GcsLock
 
         return GcsLock(
             self.ctx.access,
             self.ctx.bucket,
             self.ctx.lock_object,
             env=self.env.name,
+            renew_every_s=self.ctx.seams.lock_renew_every_s or RENEW_EVERY_S,
             on_missing_bucket=self._bucket_for_the_lock,
         )
 

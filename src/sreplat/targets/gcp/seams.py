@@ -31,7 +31,9 @@ class GcpSeams:
     ``docker_builder``: makes the Docker engine builder when ``image_builder`` picks Docker (None:
     the local engine as is; benchmarks give one on a host network with locally made bases).
     ``control_plane``: the cluster's DNS-based endpoint name → the base URL that reaches it
-    (clients keep the name as TLS SNI and verify the certificate for it)."""
+    (clients keep the name as TLS SNI and verify the certificate for it). ``lock_renew_every_s``:
+    how often the environment lock is renewed (None: every minute; tests that take it over
+    mid-run shorten it)."""
 
     endpoints: GcpEndpoints = field(default_factory=GcpEndpoints)
     resolver: Resolver | None = None
@@ -39,3 +41,4 @@ class GcpSeams:
     load_balancer: Callable[[str], str] = load_balancer_url
     docker_builder: Callable[[], Builder] | None = None
     control_plane: Callable[[str], str] = control_plane_url
+    lock_renew_every_s: float | None = None

@@ -123,7 +123,8 @@ class GcsLock:
         self.on_missing_bucket = on_missing_bucket
         self.clock = clock
         self.run = uuid.uuid4().hex
-        self.lost = False  # set when a renewal found someone else's lock
+        self.lost = False  # set when a renewal found someone else's lock, or ours expired
+        self._on_lost: Callable[[str], None] | None = None
         self._holder: Holder | None = None
         self._generation: int | None = None
         self._guard = threading.Lock()
@@ -202,12 +203,19 @@ class GcsLock:
         self._renewer = threading.Thread(target=self._renew_loop, name="sreplat-lock", daemon=True)
         self._renewer.start()
 
+    def watch(self, on_lost: Callable[[str], None]) -> None:
+        """Call ``on_lost(reason)`` (once, from the renewing thread) if the lock is lost."""
+        self._on_lost = on_lost
+
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.renew_every_s):
             try:
                 self.renew()
-            except OperationFailed as exc:  # a failed renewal is retried at the next tick
+            except OperationFailed as exc:  # a failed renewal is retried at the next tick...
                 log.warning("could not renew the lock %s: %s", self.where, exc.one_line())
+                holder = self._holder
+                if holder is not None and self.clock() >= holder.expires:  # ...until ours expired
+                    self._lose(f"could not renew the lock {self.where} before it expired")
             if self.lost:
                 return
 
@@ -220,10 +228,19 @@ class GcsLock:
             try:
                 self._generation = self._write(renewed, if_generation_match=self._generation)
             except PreconditionFailed:
-                self.lost = True
-                log.error("the lock %s was taken over: this run no longer holds it", self.where)
-                return
-            self._holder = renewed
+                taken_over = True
+            else:
+                taken_over = False
+                self._holder = renewed
+        if taken_over:
+            self._lose(f"the lock {self.where} was taken over by another run")
+
+    def _lose(self, reason: str) -> None:
+        """Another run may hold the environment now: say so, and let the session stop this one."""
+        self.lost = True
+        log.error("%s: this run no longer holds it", reason)
+        if self._on_lost is not None:
+            self._on_lost(reason)
 
     # --- release -----------------------------------------------------------------------------
     def release(self) -> None:

@@ -123,3 +123,39 @@ def test_a_live_lock_is_respected_an_expired_one_taken_over_and_a_failed_run_lea
 
     assert failed.code == ExitCode.FAILED
     assert lock_holder(world) is None
+
+
+def test_a_run_whose_lock_is_taken_over_stops_and_leaves_the_other_runs_lock(
+    world: World, tmp_path: Path
+) -> None:
+    """Renewals find another run's lock (ours expired while renewals failed, and it was taken
+    over): the run stops as on Ctrl-C, before it changes anything more, exits 4 and leaves the
+    other run's lock in place; the deploy has not upgraded anything."""
+    bootstrapped(world)
+    before = world.deployment_image("api")
+    world.wiring["lock_renew_every_s"] = 0.3
+    world.wiring_file.write_text(json.dumps(world.wiring))
+    sha = world.commit("v2")
+    go_on = threading.Event()  # the image build does not progress until the lock is gone
+    world.cloudbuild.on_request(r"/builds/", lambda _: go_on.wait(60), method="GET")
+    deploy = subprocess.Popen(
+        world.command("deploy", "--sha", sha), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        wait_for(lambda: lock_holder(world) is not None)
+        seed_lock(world, expires_in=600)  # another machine's run now holds the environment
+        time.sleep(1.0)  # a few renewals: the first one after the takeover notices it
+        go_on.set()
+        _, err = deploy.communicate(timeout=120)
+    finally:
+        go_on.set()
+        if deploy.poll() is None:
+            deploy.kill()
+    message = err.decode()
+    assert deploy.returncode == ExitCode.LOCKED, message[-3000:]
+    assert f"the lock gs://{BUCKET}/{LOCK} was taken over by another run" in message
+    holder = lock_holder(world)
+    assert holder is not None and holder["host"] == "ci-runner-7"  # theirs, not deleted by ours
+    assert world.deployment_image("api") == before
+    record = world.release_record()
+    assert record is not None and record["sha"] != sha

@@ -135,6 +135,7 @@ def seams_from(wiring: dict[str, Any]) -> Seams:
             # The cluster's DNS endpoint name reaches the Kubernetes double (nothing resolves
             # *.gke.goog here); the name stays the TLS server name the certificate is checked for.
             control_plane=lambda name: control_planes.get(name, f"https://{name}"),
+            lock_renew_every_s=wiring.get("lock_renew_every_s"),
         )
     )
 

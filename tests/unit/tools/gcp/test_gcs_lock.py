@@ -162,8 +162,11 @@ def test_the_holder_renews_its_expiry_and_notices_a_takeover(
     assert first is not None and renewed is not None
     assert renewed["since"] == first["since"] and renewed["expires"] > first["expires"]
     seed_holder(bucket, expires_in=300, host="ci-runner-9")
+    reasons: list[str] = []
+    mine.watch(reasons.append)
     mine.renew()
     assert mine.lost
+    assert reasons == [f"the lock gs://{BUCKET}/{LOCK} was taken over by another run"]
     mine.release()
     assert stored(bucket) is not None  # the other run's lock is left alone
 
@@ -181,6 +184,25 @@ def test_renewals_run_in_the_background_while_the_lock_is_held(
     finally:
         mine.release()
     assert stored(bucket) is None and not mine.lost
+
+
+def test_a_lock_whose_renewals_fail_until_it_expires_is_lost(
+    gcp_access: GcpAccess, bucket: StorageDouble
+) -> None:
+    """Renewals that keep failing are retried only until the lock's own expiry: from then on
+    another run may take it over, so the holder is told to stop. (403: the grant on the bucket was
+    removed mid-run; a status the client does not retry, so the test does not sit through them.)"""
+    mine = lock(gcp_access, ttl_s=1.5, renew_every_s=0.2)
+    lost = threading.Event()
+    reasons: list[str] = []
+    mine.acquire("sreplat deploy")
+    mine.watch(lambda reason: (reasons.append(reason), lost.set()))
+    bucket.inject(r"/upload/storage/v1/b/", method="POST", status=403)
+    try:
+        assert lost.wait(20), "the holder never noticed its lock expired"
+    finally:
+        mine.release()
+    assert mine.lost and reasons == [f"could not renew the lock gs://{BUCKET}/{LOCK} before it expired"]
 
 
 def test_an_unreadable_lock_object_is_not_overwritten(gcp_access: GcpAccess, bucket: StorageDouble) -> None:
