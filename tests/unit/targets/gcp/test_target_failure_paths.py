@@ -105,8 +105,9 @@ def test_plan_without_credentials_shows_the_whole_dag_and_says_why_once(
 
 
 def test_plan_without_credentials_as_text_names_the_cause_once(
-    no_credentials: World, capsys: pytest.CaptureFixture[str]
+    no_credentials: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "120")  # the table's width, whatever runs the suite
     code, out, err = text(no_credentials, capsys, "plan")
 
     assert code == 0, err

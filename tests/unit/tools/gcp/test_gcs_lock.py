@@ -113,9 +113,11 @@ def test_two_runs_taking_over_one_expired_lock_one_wins(gcp_access: GcpAccess, b
     seed_holder(bucket, expires_in=-1)
     barrier = threading.Barrier(2, timeout=10)  # both start together
     outcomes: list[str] = []
+    contenders: list[GcsLock] = []
 
     def contend() -> None:
         contender = lock(gcp_access)
+        contenders.append(contender)
         barrier.wait()
         try:
             contender.acquire("sreplat deploy")
@@ -133,6 +135,9 @@ def test_two_runs_taking_over_one_expired_lock_one_wins(gcp_access: GcpAccess, b
     assert len(outcomes) == 2 and len(winners) == 1, outcomes
     holder = stored(bucket)
     assert holder is not None and holder["run"] == winners[0]
+    for contender in contenders:  # the winner's renewals stop with it
+        contender.release()
+    assert stored(bucket) is None
 
 
 def test_release_never_deletes_a_lock_taken_over_by_another_run(
