@@ -50,12 +50,15 @@ __all__ = [
     "kube_ca_pem",
     "kube_double",
     "kube_tls",
+    "serve",
 ]
 
 D = TypeVar("D", bound=DoubleServer)
 
 
-def _serve(double: D) -> Iterator[D]:
+def serve(double: D) -> Iterator[D]:
+    """Run ``double`` for one fixture: started, stopped at teardown, the test failed if it saw a
+    request it has no route for (``yield from serve(MyDouble(...))``)."""
     double.start()
     try:
         yield double
@@ -82,32 +85,32 @@ def kube_ca_pem(kube_tls: tuple[ssl.SSLContext, str]) -> str:
 
 @pytest.fixture
 def gcs_double() -> Iterator[StorageDouble]:
-    yield from _serve(StorageDouble(project=PROJECT, require_token=GCP_TOKEN))
+    yield from serve(StorageDouble(project=PROJECT, require_token=GCP_TOKEN))
 
 
 @pytest.fixture
 def container_double() -> Iterator[ContainerDouble]:
-    yield from _serve(ContainerDouble(require_token=GCP_TOKEN))
+    yield from serve(ContainerDouble(require_token=GCP_TOKEN))
 
 
 @pytest.fixture
 def clouddns_double() -> Iterator[CloudDnsDouble]:
-    yield from _serve(CloudDnsDouble(require_token=GCP_TOKEN))
+    yield from serve(CloudDnsDouble(require_token=GCP_TOKEN))
 
 
 @pytest.fixture
 def compute_double() -> Iterator[ComputeDouble]:
-    yield from _serve(ComputeDouble(require_token=GCP_TOKEN))
+    yield from serve(ComputeDouble(require_token=GCP_TOKEN))
 
 
 @pytest.fixture
 def artifact_registry_double() -> Iterator[ArtifactRegistryDouble]:
-    yield from _serve(ArtifactRegistryDouble(require_token=GCP_TOKEN))
+    yield from serve(ArtifactRegistryDouble(require_token=GCP_TOKEN))
 
 
 @pytest.fixture
 def kube_double(kube_tls: tuple[ssl.SSLContext, str]) -> Iterator[KubeDouble]:
-    yield from _serve(KubeDouble(tls=kube_tls[0], require_token=KUBE_TOKEN))
+    yield from serve(KubeDouble(tls=kube_tls[0], require_token=KUBE_TOKEN))
 
 
 @pytest.fixture

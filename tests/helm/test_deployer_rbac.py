@@ -30,7 +30,7 @@ from sreplat.tools.gcp.gke import ClusterAccess
 from sreplat.tools.helm.manager import ReleaseManager
 from sreplat.tools.helm.upgrade import MAX_HISTORY
 from sreplat.tools.images.pipeline import BuiltImage, BuiltImages
-from tests.doubles.fixtures import KUBE_TOKEN
+from tests.doubles.fixtures import KUBE_TOKEN, serve
 from tests.doubles.kube_controllers import WorkloadController, container_images
 from tests.doubles.kube_rbac import Attributes, RbacKubeDouble, role_allows
 from tests.helm.charts import HELM_DIR, REPO, find, one, render_objects
@@ -105,12 +105,7 @@ def cluster(kube_tls: Any) -> Iterator[RbacKubeDouble]:
     double = RbacKubeDouble(tls=kube_tls[0], require_token=KUBE_TOKEN)
     controller = WorkloadController(never_ready=lambda obj: any(":bad" in i for i in container_images(obj)))
     double.reactors.append(controller)
-    double.start()
-    try:
-        yield double
-    finally:
-        double.stop()
-    assert not double.problems, double.problems
+    yield from serve(double)
 
 
 @pytest.fixture

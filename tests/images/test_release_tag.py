@@ -19,7 +19,7 @@ from sreplat.errors import OperationFailed
 from sreplat.tools.images.registry import ImageRef, RegistryClient, RegistryCredentials
 from tests.doubles.artifact_registry import ArtifactRegistryDouble
 from tests.doubles.cloudbuild import push_minimal_image
-from tests.doubles.fixtures import GCP_TOKEN
+from tests.doubles.fixtures import GCP_TOKEN, serve
 from tests.support.registry_server import RegistryServer
 
 
@@ -27,12 +27,7 @@ from tests.support.registry_server import RegistryServer
 def ar() -> Iterator[ArtifactRegistryDouble]:
     double = ArtifactRegistryDouble(require_token=GCP_TOKEN)
     double.add_repository("acme-sre-dev", "asia-south1", "sreplat-dev")
-    double.start()
-    try:
-        yield double
-    finally:
-        double.stop()
-    assert not double.problems, double.problems
+    yield from serve(double)
 
 
 SHA = "a" * 40

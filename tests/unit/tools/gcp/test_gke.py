@@ -26,7 +26,7 @@ from sreplat.tools.api_calls import AccessDenied, CallTimeout, ResourceMissing
 from sreplat.tools.gcp.access import GcpAccess
 from sreplat.tools.gcp.gke import ClusterAccess, ClusterNotReady, connect, describe_cluster
 from tests.doubles.container import ContainerDouble
-from tests.doubles.fixtures import KUBE_TOKEN, PROJECT, REGION
+from tests.doubles.fixtures import KUBE_TOKEN, PROJECT, REGION, serve
 from tests.doubles.kube import KubeDouble
 from tests.doubles.kube_objects import deployment, helm_release_secret, namespace
 from tests.support import public_pki
@@ -45,12 +45,7 @@ def control_plane(kube_tls: tuple[ssl.SSLContext, str]) -> Iterator[KubeDouble]:
         ip_endpoint_open=False,
         require_token=KUBE_TOKEN,
     )
-    double.start()
-    try:
-        yield double
-    finally:
-        double.stop()
-    assert not double.problems, double.problems
+    yield from serve(double)
 
 
 def _cluster(container: ContainerDouble, kube: KubeDouble, ca_pem: str, **kwargs: Any) -> None:
