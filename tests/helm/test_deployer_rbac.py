@@ -240,7 +240,7 @@ def test_the_authorizer_refuses_what_the_role_does_not_grant() -> None:
     )
 
 
-def test_rbac_double_maps_requests_to_attributes_as_the_api_server(tmp_path: Path) -> None:
+def test_rbac_double_maps_requests_to_attributes_as_the_api_server() -> None:
     from tests.doubles.base import Request
     from tests.doubles.kube_rbac import attributes_of
 

@@ -252,7 +252,7 @@ def _wait_job(url: str, timeout_s: float = 30) -> dict[str, Any]:
 
 
 def test_rerun_for_the_same_sha_skips_the_build_and_keeps_the_digests(
-    engine_build: EngineBuild, engine_builder: DockerEngineBuilder, tmp_path: Path
+    engine_build: EngineBuild, engine_builder: DockerEngineBuilder
 ) -> None:
     events: list[Event] = []
     again = build_and_push(
@@ -279,7 +279,6 @@ def test_a_code_change_reuses_the_dependency_layer(
     prefix: str,
     engine_builder: DockerEngineBuilder,
     engine_build_args: dict[str, str],
-    tmp_path: Path,
 ) -> None:
     # A change no earlier run made, so its layer cannot already be in the engine's cache.
     init = apps_clone.path / "apps" / "src" / "sreplat_apps" / "__init__.py"
@@ -329,7 +328,6 @@ def test_a_dockerfile_error_surfaces_the_failing_step(
     registry: RegistryServer,
     engine_builder: DockerEngineBuilder,
     engine_build_args: dict[str, str],
-    tmp_path: Path,
     after: str,
     failing: tuple[str, ...],
     fine: tuple[str, ...],
@@ -411,7 +409,6 @@ def test_the_bases_are_built_from_by_the_digests_pinned_in_the_commit(
     registry: RegistryServer,
     engine_builder: DockerEngineBuilder,
     base_images: Any,
-    tmp_path: Path,
 ) -> None:
     """No build-argument overrides: the bases come from base-images.json at the SHA, refreshed
     against a real registry holding them, and reach the Dockerfile as ``ref@digest``. A digest the

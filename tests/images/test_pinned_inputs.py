@@ -90,7 +90,6 @@ def test_the_build_refuses_a_stale_lock_before_building_anything(
     prefix: str,
     cloudbuild_builder: CloudBuildBuilder,
     cloudbuild_double: CloudBuildDouble,
-    tmp_path: Path,
 ) -> None:
     pyproject = apps_clone.path / "apps" / "pyproject.toml"
     text = pyproject.read_text().replace(
@@ -113,7 +112,6 @@ def test_a_commit_without_pinned_bases_is_refused_before_building_anything(
     prefix: str,
     cloudbuild_builder: CloudBuildBuilder,
     cloudbuild_double: CloudBuildDouble,
-    tmp_path: Path,
 ) -> None:
     (apps_clone.path / "base-images.json").unlink()
     sha = commit_change(apps_clone.path, "README", "bases gone")
@@ -126,7 +124,7 @@ def test_a_commit_without_pinned_bases_is_refused_before_building_anything(
 
 
 def test_a_pin_that_is_not_a_digest_is_refused(
-    apps_clone: AppsRepo, prefix: str, cloudbuild_builder: CloudBuildBuilder, tmp_path: Path
+    apps_clone: AppsRepo, prefix: str, cloudbuild_builder: CloudBuildBuilder
 ) -> None:
     pins = json.loads((apps_clone.path / "base-images.json").read_text())
     pins["images"]["builder"]["digest"] = "latest"

@@ -64,7 +64,6 @@ def test_builds_push_and_record_the_manifest(
     registry: RegistryServer,
     cloudbuild_builder: CloudBuildBuilder,
     cloudbuild_double: CloudBuildDouble,
-    tmp_path: Path,
 ) -> None:
     events: list[Event] = []
     manifest = build_and_push(
@@ -130,7 +129,6 @@ def test_rerun_for_the_same_sha_skips_the_builds(
     prefix: str,
     cloudbuild_builder: CloudBuildBuilder,
     cloudbuild_double: CloudBuildDouble,
-    tmp_path: Path,
 ) -> None:
     first = build_and_push(
         sha=apps_repo.sha,
@@ -160,7 +158,6 @@ def test_a_failing_build_names_its_step(
     prefix: str,
     cloudbuild_builder: CloudBuildBuilder,
     cloudbuild_double: CloudBuildDouble,
-    tmp_path: Path,
 ) -> None:
     cloudbuild_double.fail_next = (
         'Build step failure: build step 0 "gcr.io/cloud-builders/docker" failed: exit status 1'
@@ -183,7 +180,6 @@ def test_unreachable_registry_builds_nothing_and_records_nothing(
     apps_repo: AppsRepo,
     cloudbuild_builder: CloudBuildBuilder,
     cloudbuild_double: CloudBuildDouble,
-    tmp_path: Path,
 ) -> None:
     dead = f"127.0.0.1:{free_port()}"
     with pytest.raises(OperationFailed, match=rf"image registry {dead} is unreachable"):
@@ -201,7 +197,6 @@ def test_dirty_work_tree_is_refused_unless_allowed(
     prefix: str,
     cloudbuild_builder: CloudBuildBuilder,
     cloudbuild_double: CloudBuildDouble,
-    tmp_path: Path,
 ) -> None:
     (apps_clone.path / "apps" / "src" / "sreplat_apps" / "__init__.py").write_text('__version__ = "dirty"\n')
     with pytest.raises(UsageError, match="uncommitted changes") as caught:
@@ -239,7 +234,6 @@ def test_an_older_sha_is_built_from_that_commit_not_the_work_tree(
     prefix: str,
     cloudbuild_builder: CloudBuildBuilder,
     cloudbuild_double: CloudBuildDouble,
-    tmp_path: Path,
 ) -> None:
     original = (apps_clone.path / "apps" / "pyproject.toml").read_text()
     commit_change(apps_clone.path, "apps/pyproject.toml", original + "\n# changed later\n")
@@ -262,7 +256,6 @@ def test_dockerignore_keeps_non_image_files_out_of_the_uploaded_context(
     prefix: str,
     cloudbuild_builder: CloudBuildBuilder,
     cloudbuild_double: CloudBuildDouble,
-    tmp_path: Path,
 ) -> None:
     commit_change(apps_clone.path, "apps/notes/todo.txt", "not part of any image\n")
     commit_change(apps_clone.path, "apps/tests/test_nothing.py", "def test_x(): pass\n")
@@ -291,7 +284,6 @@ def test_a_commit_without_a_target_per_app_is_refused_before_any_build(
     prefix: str,
     cloudbuild_builder: CloudBuildBuilder,
     cloudbuild_double: CloudBuildDouble,
-    tmp_path: Path,
     layout: str,
     fragment: str,
     hint: str,
@@ -322,7 +314,6 @@ def test_regional_builds_use_the_location_routes(
     prefix: str,
     cloudbuild_double: CloudBuildDouble,
     storage_double: StorageDouble,
-    tmp_path: Path,
 ) -> None:
     builder = make_cloudbuild_builder(cloudbuild_double, storage_double, location="europe-west1")
     build_and_push(
@@ -342,7 +333,6 @@ def test_missing_source_bucket_is_a_clear_error(
     prefix: str,
     cloudbuild_double: CloudBuildDouble,
     storage_double: StorageDouble,
-    tmp_path: Path,
 ) -> None:
     builder = make_cloudbuild_builder(cloudbuild_double, storage_double, source_bucket="no-such-bucket")
     with pytest.raises(OperationFailed, match=r"could not upload the build context to gs://no-such-bucket/"):
@@ -371,7 +361,6 @@ def test_bad_input_is_refused_before_anything_happens(
     prefix: str,
     cloudbuild_builder: CloudBuildBuilder,
     cloudbuild_double: CloudBuildDouble,
-    tmp_path: Path,
     kwargs: dict[str, Any],
     fragment: str,
 ) -> None:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -57,9 +56,7 @@ def test_the_release_staging_runs_or_one_from_its_history_and_nothing_else() -> 
 
 
 @pytest.mark.registry
-def test_the_images_are_copied_by_digest_into_the_target_repository(
-    registry: RegistryServer, tmp_path: Path
-) -> None:
+def test_the_images_are_copied_by_digest_into_the_target_repository(registry: RegistryServer) -> None:
     writer = RegistryWriter(registry.url)
     record = staging_record(registry, writer, OLD, NEW)
     prefix = f"{registry.host}/acme-prod/sreplat-prod"

@@ -125,9 +125,7 @@ def test_a_live_lock_is_respected_an_expired_one_taken_over_and_a_failed_run_lea
     assert lock_holder(world) is None
 
 
-def test_a_run_whose_lock_is_taken_over_stops_and_leaves_the_other_runs_lock(
-    world: World, tmp_path: Path
-) -> None:
+def test_a_run_whose_lock_is_taken_over_stops_and_leaves_the_other_runs_lock(world: World) -> None:
     """Renewals find another run's lock (ours expired while renewals failed, and it was taken
     over): the run stops as on Ctrl-C, before it changes anything more, exits 4 and leaves the
     other run's lock in place; the deploy has not upgraded anything."""

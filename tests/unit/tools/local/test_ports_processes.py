@@ -74,7 +74,7 @@ def test_find_and_stop_by_marker_in_argv_or_environment(tmp_path: Path) -> None:
     assert not processes.alive(other.pid)
 
 
-def test_stop_kills_what_ignores_sigterm(tmp_path: Path) -> None:
+def test_stop_kills_what_ignores_sigterm() -> None:
     code = (
         "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
         "print('ok', flush=True); time.sleep(60)"
