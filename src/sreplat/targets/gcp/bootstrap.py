@@ -198,7 +198,9 @@ class Bootstrap:
                     values = releases.platform_values(foundation) | observability.platform_values(foundation)
                 else:
                     plan = releases.ReleasePlan(
-                        foundation, step.input(IMAGES, BuiltImages), observability.values(foundation)
+                        foundation,
+                        step.input(IMAGES, BuiltImages),
+                        {name: observability.app_values(foundation)},  # not the platform's too
                     )
                     values = plan.values(name)
             elif name == "redis":
